@@ -1,0 +1,20 @@
+"""Backends: the protocols, the reward backend and the named presets."""
+
+from prompt_gym.backends.factory import make_backend
+from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target
+from prompt_gym.backends.registry import BACKENDS, COMPONENTS, BackendPreset
+from prompt_gym.backends.reward_backend import BackendStats, RewardBackend, ScoreResult
+
+__all__ = [
+    "BACKENDS",
+    "COMPONENTS",
+    "BackendPreset",
+    "BackendStats",
+    "Captioner",
+    "Generator",
+    "RewardBackend",
+    "ScoreResult",
+    "Scorer",
+    "Target",
+    "make_backend",
+]

@@ -1,0 +1,92 @@
+"""``make_backend``: the one place a backend preset name becomes a :class:`RewardBackend`."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from prompt_gym.backends.registry import BACKENDS, resolve
+from prompt_gym.backends.reward_backend import RewardBackend
+
+_BACKEND_OPTIONS = ("cache_dir", "memory_cache_size", "keep_images")
+
+
+def _accepted(factory: Any) -> set[str] | None:
+    """Keyword names a factory accepts, or ``None`` if it takes ``**kwargs``."""
+    params = inspect.signature(factory).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+
+
+def make_backend(name: str = "shapes", **overrides: Any) -> RewardBackend:
+    """Build the reward backend for preset ``name``.
+
+    Overrides are routed by name: ``cache_dir``, ``memory_cache_size`` and ``keep_images`` go to
+    the :class:`RewardBackend`; ``generator=``, ``scorer=``, ``captioner=`` swap a component
+    preset; ``generator_kwargs=`` / ``scorer_kwargs=`` / ``captioner_kwargs=`` pass options to
+    one component; any other keyword goes to every component whose factory accepts it
+    (``resolution=128`` reaches the generator).
+
+    Args:
+        name: A preset from :data:`prompt_gym.backends.registry.BACKENDS`.
+        **overrides: See above.
+
+    Raises:
+        ValueError: For an unknown preset or a keyword that no component accepts.
+
+    Example:
+        >>> backend = make_backend("shapes", resolution=32)
+        >>> backend.score(["red circle"], [0]).image_embeds.shape[0]
+        1
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known backends: {sorted(BACKENDS)}")
+    preset = BACKENDS[name]
+    saved = dict(overrides)
+    options = {k: overrides.pop(k) for k in _BACKEND_OPTIONS if k in overrides}
+    names = {
+        kind: overrides.pop(kind, getattr(preset, kind))
+        for kind in ("generator", "scorer", "captioner")
+    }
+    kwargs: dict[str, dict[str, Any]] = {
+        kind: dict(overrides.pop(f"{kind}_kwargs", None) or {}) for kind in names
+    }
+    factories = {kind: resolve(kind, component) for kind, component in names.items()}
+    for key, value in overrides.items():
+        takers = [
+            kind for kind, f in factories.items() if (acc := _accepted(f)) is None or key in acc
+        ]
+        if not takers:
+            raise ValueError(
+                f"backend {name!r} has no option {key!r}; the generator, scorer and captioner "
+                f"accept {sorted(set().union(*(_accepted(f) or set() for f in factories.values())))}"
+            )
+        for kind in takers:
+            kwargs[kind].setdefault(key, value)
+    components = {kind: factories[kind](**kwargs[kind]) for kind in factories}
+    backend = RewardBackend(
+        components["generator"],
+        components["scorer"],
+        components["captioner"],
+        name=name,
+        version=preset.version,
+        **options,
+    )
+    backend._factory_args = (name, saved)
+    return backend
+
+
+_SHARED: dict[tuple[str, str], RewardBackend] = {}
+
+
+def shared_backend(name: str, **overrides: Any) -> RewardBackend:
+    """Return this process's backend for ``(name, overrides)``, building it on first use.
+
+    Envs made by name share one backend (its models and caches), so ``check_env`` and
+    ``make_vec`` do not load a model per env.
+    """
+    key = (name, repr(sorted(overrides.items())))
+    if key not in _SHARED:
+        _SHARED[key] = make_backend(name, **overrides)
+    return _SHARED[key]

@@ -1,0 +1,50 @@
+"""Boundary checks for backend requests: one clear ``ValueError``, before any work starts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+MAX_SEED = 2**63 - 1
+
+
+def check_texts(texts: Sequence[str], what: str = "prompt") -> list[str]:
+    """Return ``texts`` as a list after checking every item is a ``str``.
+
+    >>> check_texts(["a", "b"])
+    ['a', 'b']
+    """
+    if isinstance(texts, str):
+        raise ValueError(f"expected a sequence of {what}s, got a single string {texts!r}")
+    texts = list(texts)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"{what} {i} must be a str, got {type(text).__name__}: {text!r}")
+    return texts
+
+
+def check_requests(prompts: Sequence[str], seeds: Sequence[int]) -> tuple[list[str], list[int]]:
+    """Validate a batch of (prompt, seed) requests and return them as plain lists.
+
+    Raises:
+        ValueError: If a prompt is not a string, a seed is not an integer in ``[0, 2**63)``,
+            or the two sequences differ in length.
+
+    >>> check_requests(["red circle"], [3])
+    (['red circle'], [3])
+    """
+    prompts = check_texts(prompts)
+    seeds = list(seeds)
+    if len(prompts) != len(seeds):
+        raise ValueError(
+            f"got {len(prompts)} prompts but {len(seeds)} seeds; pass one seed per prompt"
+        )
+    out = []
+    for i, seed in enumerate(seeds):
+        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+            raise ValueError(f"seed {i} must be an int, got {type(seed).__name__}: {seed!r}")
+        if not 0 <= int(seed) <= MAX_SEED:
+            raise ValueError(f"seed {i} must be in [0, 2**63), got {seed}")
+        out.append(int(seed))
+    return prompts, out

@@ -1,0 +1,103 @@
+"""``prompt-gym``: list what is installed, measure throughput, fetch models.
+
+Each sub-command is a function ``cmd_<name>(args) -> int``; the parser is built in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the registered env ids, backend presets, components and reward configs."""
+    import gymnasium as gym
+
+    import prompt_gym
+    from prompt_gym.backends.registry import BACKENDS, COMPONENTS
+    from prompt_gym.rewards import REWARD_CONFIGS, REWARD_RANGES
+
+    print("env ids:")
+    for env_id in prompt_gym.ENV_IDS:
+        print(f"  {env_id:32s} backend={gym.spec(env_id).kwargs['backend']}")
+    print("backends:")
+    for name, preset in BACKENDS.items():
+        parts = f"{preset.generator} + {preset.scorer} + {preset.captioner}"
+        print(f"  {name:20s} {parts:45s} {preset.description}")
+    for kind, table in COMPONENTS.items():
+        print(f"{kind} presets: {', '.join(table)}")
+    print("reward configs:")
+    for name in ["imageprompt-i2i", *REWARD_CONFIGS]:
+        lo, hi = REWARD_RANGES[name]
+        print(f"  {name:16s} range [{lo}, {hi}]")
+    from prompt_gym.agents_registry import AGENTS
+
+    print(f"agents: {', '.join(AGENTS) if AGENTS else '(none installed)'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Print backend and env throughput for the shapes world (a quick version of benchmarks/)."""
+    from prompt_gym.throughput import backend_throughput, env_steps_per_s
+
+    rows = backend_throughput(args.backend, tuple(args.batch_sizes), repeats=3)
+    print(f"backend {args.backend}: batch | generated/s | generated+scored/s | cache hit (us)")
+    for r in rows:
+        print(
+            f"  {r['batch']:5d} | {r['generated_per_s']:11.0f} | {r['scored_per_s']:18.0f} | {r['cache_hit_us']:.2f}"
+        )
+    sps = env_steps_per_s("ImageInversion-Shapes-v0", 64)
+    print(f"ImageInversion-Shapes-v0 native vector env, 64 envs: {sps:.0f} steps/s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"backend": rows, "env_steps_per_s_64": sps}, f, indent=2)
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    """Prefetch a model preset into the local cache (needs a connection)."""
+    try:
+        from prompt_gym.backends.real.download import download
+    except ImportError as err:
+        print(f"the real backends need the 'diffusion' extra: pip install 'prompt-gym[diffusion]' ({err})")
+        return 2
+    for path in download(args.name):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``prompt-gym`` argument parser."""
+    parser = argparse.ArgumentParser(prog="prompt-gym", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="registered ids, backends, presets, reward configs, agents").set_defaults(
+        fn=cmd_list
+    )
+    bench = sub.add_parser("bench", help="quick throughput figures")
+    bench.add_argument("--backend", default="shapes")
+    bench.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256])
+    bench.add_argument("--json", help="also write the figures to this JSON file")
+    bench.set_defaults(fn=cmd_bench)
+    download = sub.add_parser("download", help="prefetch a model preset (on a connected machine)")
+    download.add_argument("name")
+    download.set_defaults(fn=cmd_download)
+    from prompt_gym.agents_registry import add_agent_commands
+
+    add_agent_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``prompt-gym`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"prompt-gym {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

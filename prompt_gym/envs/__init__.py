@@ -1,0 +1,1 @@
+"""The env families; ids are registered by :mod:`prompt_gym.envs.registration`."""

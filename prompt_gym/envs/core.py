@@ -1,0 +1,224 @@
+"""The shape every env family shares: a per-episode *core* driven by a single env or a vector env.
+
+A core owns one episode's state and logic but does no scoring itself. A step is split in two:
+
+1. ``plan(action)`` validates the action and returns the (prompt, seed) requests it needs scored
+   (possibly none, e.g. appending a modifier before the terminal reward);
+2. ``finish(result)`` turns the :class:`~prompt_gym.backends.ScoreResult` for those requests into
+   ``(obs, reward, terminated, truncated, info)``.
+
+:class:`PromptEnv` calls the backend once per step for its own core; :class:`PromptVectorEnv`
+gathers the requests of all its cores into one backend call. Because a core draws every random
+number from its own ``np_random`` and the backend makes batching invisible, the two give the same
+trajectories for the same seeds (the registry tests check it against ``SyncVectorEnv``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from prompt_gym.backends import RewardBackend, ScoreResult
+from prompt_gym.backends.factory import shared_backend
+
+INVALID_ACTION_MODES = ("raise", "penalize")
+
+
+def resolve_backend(backend: str | RewardBackend | None, default: str | None) -> RewardBackend:
+    """Return a backend instance from a preset name, an instance, or the id's default.
+
+    Raises:
+        ValueError: If no backend is given and the id has no default that is installed.
+    """
+    if isinstance(backend, RewardBackend):
+        return backend
+    name = backend if backend is not None else default
+    if name is None:
+        raise ValueError("no backend given; pass backend='shapes' or another preset name")
+    return shared_backend(name)
+
+
+class EnvCore(ABC):
+    """One episode's state and rules, without I/O. Subclasses define the spaces and the rules.
+
+    Attributes:
+        observation_space: The single-env observation space.
+        action_space: The single-env action space.
+    """
+
+    observation_space: gym.spaces.Space
+    action_space: gym.spaces.Space
+
+    def __init__(self, backend: RewardBackend, invalid_action: str, invalid_penalty: float) -> None:
+        if invalid_action not in INVALID_ACTION_MODES:
+            raise ValueError(
+                f"invalid_action must be one of {INVALID_ACTION_MODES}, got {invalid_action!r}"
+            )
+        if invalid_penalty > 0:
+            raise ValueError(f"invalid_penalty must be <= 0, got {invalid_penalty}")
+        self.backend = backend
+        self.invalid_action = invalid_action
+        self.invalid_penalty = float(invalid_penalty)
+        self.np_random: np.random.Generator | None = None
+        self.done = True
+        self.steps = 0
+        self._pending: int | None = None
+        self._penalized = False
+
+    # -- the two halves of a step ------------------------------------------------------------
+    def plan(self, action: Any) -> tuple[list[str], list[int]]:
+        """Validate ``action`` and return the requests to score for it (maybe none)."""
+        index = self.check(action)
+        self._pending, self._penalized = index, index is None
+        if index is None:
+            return [], []
+        return self._requests(index)
+
+    def finish(
+        self, result: ScoreResult | None
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Apply the planned action given the scores of its requests."""
+        self.steps += 1
+        if self._penalized:
+            obs, reward, terminated, info = (
+                self._observe(),
+                self.invalid_penalty,
+                False,
+                self._info(),
+            )
+            info["invalid_action"] = True
+        else:
+            reward, terminated, info = self._apply(self._pending, result)
+            obs = self._observe()
+        truncated = not terminated and self.steps >= self.max_steps
+        self.done = terminated or truncated
+        return obs, float(reward), bool(terminated), bool(truncated), info
+
+    def check(self, action: Any) -> int | None:
+        """Validate ``action`` without changing state: its index, or ``None`` if penalized.
+
+        Raises:
+            RuntimeError: If the episode is over and ``reset()`` was not called.
+            ValueError: If the action is not an integer, or is out of range or masked while
+                ``invalid_action="raise"``.
+        """
+        if self.done:
+            raise RuntimeError("the episode is over: call reset() before step()")
+        try:
+            index = int(action)
+            ok = index == action
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"action must be an integer, got {action!r}")
+        mask = self.action_mask()
+        if 0 <= index < len(mask) and mask[index]:
+            return index
+        if self.invalid_action == "penalize":
+            return None
+        allowed = np.flatnonzero(mask).tolist()
+        raise ValueError(
+            f"action {index} is not allowed now (out of range or masked); allowed actions: "
+            f"{allowed} (action_mask={mask.astype(int).tolist()})"
+        )
+
+    # -- what a family defines ---------------------------------------------------------------
+    max_steps: int
+    """Step cap (reached only by penalized invalid actions); gives ``truncated=True``."""
+
+    @abstractmethod
+    def reset(
+        self, np_random: np.random.Generator, options: dict[str, Any] | None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start an episode drawing all randomness from ``np_random``."""
+
+    @abstractmethod
+    def action_mask(self) -> np.ndarray:
+        """``bool`` array over the action space: which actions are valid now."""
+
+    @abstractmethod
+    def _requests(self, action: int) -> tuple[list[str], list[int]]:
+        """The (prompts, seeds) a valid action needs scored."""
+
+    @abstractmethod
+    def _apply(self, action: int, result: ScoreResult | None) -> tuple[float, bool, dict[str, Any]]:
+        """Update the state; return ``(reward, terminated, info)``."""
+
+    @abstractmethod
+    def _observe(self) -> dict[str, np.ndarray]:
+        """A fresh observation of the current state."""
+
+    @abstractmethod
+    def _info(self) -> dict[str, Any]:
+        """The info dict of the current state."""
+
+    @abstractmethod
+    def render(self) -> np.ndarray:
+        """An ``rgb_array`` frame of the current state."""
+
+
+def check_options(options: dict[str, Any] | None, known: Sequence[str]) -> dict[str, Any]:
+    """Return ``options`` as a dict after rejecting keys the env does not know."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(f"unknown reset options {unknown}; this env accepts {sorted(known)}")
+    return options
+
+
+class PromptEnv(gym.Env):
+    """A single env over one :class:`EnvCore`; subclasses set ``core_cls`` and document the env."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+    core_cls: ClassVar[type[EnvCore]]
+    default_backend: ClassVar[str | None] = "shapes"
+
+    def __init__(
+        self,
+        backend: str | RewardBackend | None = None,
+        render_mode: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
+        self.render_mode = render_mode
+        self.backend = resolve_backend(backend, self.default_backend)
+        self.core = self.core_cls(self.backend, **kwargs)
+        self.observation_space = self.core.observation_space
+        self.action_space = self.core.action_space
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start an episode; see the class docstring."""
+        super().reset(seed=seed)
+        return self.core.reset(self.np_random, options)
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Take one action; see the class docstring."""
+        prompts, seeds = self.core.plan(action)
+        result = self.backend.score(prompts, seeds) if prompts else None
+        return self.core.finish(result)
+
+    def action_masks(self) -> np.ndarray:
+        """Valid actions now, as ``bool`` (the name MaskablePPO looks for)."""
+        return self.core.action_mask().astype(bool)
+
+    def render(self) -> np.ndarray | None:
+        """The current frame when ``render_mode="rgb_array"``, else ``None``."""
+        if self.render_mode is None:
+            return None
+        return self.core.render()
+
+
+def slice_result(result: ScoreResult, start: int, stop: int) -> ScoreResult:
+    """Rows ``start:stop`` of a batched result."""
+    fields = {k: v[start:stop] if v is not None else None for k, v in result.__dict__.items()}
+    return ScoreResult(**fields)

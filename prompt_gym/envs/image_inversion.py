@@ -1,0 +1,274 @@
+"""ImageInversion: build a prompt token by token so the generated image reproduces a target."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from prompt_gym.backends import RewardBackend, ScoreResult, Target
+from prompt_gym.envs.core import EnvCore, PromptEnv, check_options
+from prompt_gym.envs.render import side_by_side
+from prompt_gym.envs.targets import TargetSet, as_target
+from prompt_gym.envs.vector import PromptVectorEnv
+from prompt_gym.rewards import image_similarity
+
+REWARD_MODES = ("dense", "delta", "terminal")
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def caption_words(captions: list[str]) -> list[str]:
+    """Unique lower-case words of the captions, in order of first appearance.
+
+    >>> caption_words(["A red sphere.", "a red ball"])
+    ['a', 'red', 'sphere', 'ball']
+    """
+    return list(dict.fromkeys(w for c in captions for w in _WORD.findall(c.lower())))
+
+
+class ImageInversionCore(EnvCore):
+    """Episode logic of :class:`ImageInversionEnv` (see there for the documentation)."""
+
+    def __init__(
+        self,
+        backend: RewardBackend,
+        *,
+        level: str = "objects",
+        target_set_size: int = 64,
+        target_set_seed: int = 0,
+        n_captions: int = 5,
+        n_tokens: int = 8,
+        max_tokens: int | None = None,
+        reward_mode: str = "delta",
+        num_images: int = 1,
+        common_random_numbers: bool = True,
+        invalid_action: str = "raise",
+        invalid_penalty: float = -0.1,
+    ) -> None:
+        super().__init__(backend, invalid_action, invalid_penalty)
+        max_tokens = n_tokens if max_tokens is None else max_tokens
+        if n_captions < 1 or n_tokens < 1 or num_images < 1:
+            raise ValueError("n_captions, n_tokens and num_images must all be >= 1")
+        if not 1 <= max_tokens <= n_tokens:
+            raise ValueError(f"max_tokens must be in [1, n_tokens={n_tokens}], got {max_tokens}")
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
+        key = ("targets", level, target_set_size, target_set_seed)
+        if key not in backend.shared:
+            backend.shared[key] = TargetSet(backend, level, target_set_size, target_set_seed)
+        self.targets = backend.shared[key]
+        self.n_captions, self.n_tokens, self.max_tokens = n_captions, n_tokens, max_tokens
+        self.reward_mode, self.num_images = reward_mode, num_images
+        self.common_random_numbers = common_random_numbers
+        self.max_steps = 2 * (max_tokens + 1)
+        dim = backend.dim
+        unit = spaces.Box(-1.0, 1.0, shape=(dim,), dtype=np.float32)
+        self.observation_space = spaces.Dict(
+            {
+                "target": unit,
+                "current": unit,
+                "candidates": spaces.Box(-1.0, 1.0, shape=(n_tokens, dim), dtype=np.float32),
+                "chosen": spaces.MultiDiscrete(np.full(max_tokens, n_tokens + 1)),
+                "action_mask": spaces.MultiBinary(n_tokens + 1),
+                "similarity": spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32),
+            }
+        )
+        self.action_space = spaces.Discrete(n_tokens + 1)
+        self.stop_action = n_tokens
+        self.target: Target | None = None
+
+    # ----------------------------------------------------------------------------------- reset
+    def reset(
+        self, np_random: np.random.Generator, options: dict[str, Any] | None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        options = check_options(options, ("target", "target_index"))
+        self.np_random = np_random
+        if "target" in options:
+            target = as_target(options["target"])
+        elif "target_index" in options:
+            index = options["target_index"]
+            if not isinstance(index, int | np.integer) or not 0 <= index < len(self.targets):
+                raise ValueError(
+                    f"target_index must be an int in [0, {len(self.targets)}), got {index!r}"
+                )
+            target = self.targets[int(index)]
+        else:
+            target = self.targets[int(np_random.integers(len(self.targets)))]
+        caption_seed = int(np_random.integers(2**31))
+        self.episode_seeds = [int(s) for s in np_random.integers(0, 2**31, size=self.num_images)]
+
+        self.target = target
+        self.target_embed = self.backend.embed_images(target.image[None])[0]
+        self.captions = self.backend.caption([target], self.n_captions, caption_seed)[0]
+        words = caption_words(self.captions)
+        if words:
+            sims = self.backend.embed_texts(words) @ self.target_embed
+            order = np.argsort(-sims, kind="stable")[: self.n_tokens]
+            self.words = [words[i] for i in order]
+            self.word_embeds = self.backend.embed_texts(self.words)
+        else:
+            self.words, self.word_embeds = [], np.zeros((0, self.backend.dim), np.float32)
+        self.chosen: list[int] = []
+        self.similarity = 0.0
+        self.current_embed = np.zeros(self.backend.dim, dtype=np.float32)
+        self.cache_hit = False
+        self.image_valid = True
+        self.current_seeds = list(self.episode_seeds)
+        self.done, self.steps = False, 0
+        return self._observe(), self._info()
+
+    # ----------------------------------------------------------------------------------- step
+    @property
+    def prompt(self) -> str:
+        """The prompt built so far: the chosen words joined by spaces."""
+        return " ".join(self.words[i] for i in self.chosen)
+
+    def action_mask(self) -> np.ndarray:
+        mask = np.zeros(self.n_tokens + 1, dtype=np.int8)
+        if len(self.chosen) < self.max_tokens:
+            mask[: len(self.words)] = 1
+            mask[self.chosen] = 0
+        mask[self.stop_action] = 1
+        return mask
+
+    def _requests(self, action: int) -> tuple[list[str], list[int]]:
+        if action == self.stop_action:
+            return [], []
+        if not self.common_random_numbers:
+            self.current_seeds = [
+                int(s) for s in self.np_random.integers(0, 2**31, self.num_images)
+            ]
+        prompt = " ".join(self.words[i] for i in [*self.chosen, action])
+        return [prompt] * self.num_images, list(self.current_seeds)
+
+    def _apply(self, action: int, result: ScoreResult | None) -> tuple[float, bool, dict[str, Any]]:
+        previous = self.similarity
+        if action == self.stop_action:
+            terminated = True
+        else:
+            self.chosen.append(action)
+            self.similarity = image_similarity(result.image_embeds, self.target_embed, result.valid)
+            mean = (result.image_embeds * result.valid[:, None]).mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            self.current_embed = (mean / norm if norm > 0 else mean).astype(np.float32)
+            self.cache_hit = bool(result.cache_hit.all())
+            self.image_valid = bool(result.valid.all())
+            terminated = len(self.chosen) >= self.max_tokens
+        if self.reward_mode == "dense":
+            reward = 0.0 if action == self.stop_action else self.similarity
+        elif self.reward_mode == "delta":
+            reward = self.similarity - previous
+        else:
+            reward = self.similarity if terminated else 0.0
+        return reward, terminated, self._info()
+
+    # ----------------------------------------------------------------------------------- views
+    def _observe(self) -> dict[str, np.ndarray]:
+        candidates = np.zeros((self.n_tokens, self.backend.dim), dtype=np.float32)
+        candidates[: len(self.words)] = self.word_embeds
+        chosen = np.full(self.max_tokens, self.n_tokens, dtype=np.int64)
+        chosen[: len(self.chosen)] = self.chosen
+        return {
+            "target": np.clip(self.target_embed, -1, 1).astype(np.float32),
+            "current": np.clip(self.current_embed, -1, 1).astype(np.float32),
+            "candidates": np.clip(candidates, -1, 1),
+            "chosen": chosen,
+            "action_mask": self.action_mask(),
+            "similarity": np.array([np.clip(self.similarity, -1, 1)], dtype=np.float32),
+        }
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "similarity": self.similarity,
+            "num_tokens": len(self.chosen),
+            "cache_hit": self.cache_hit,
+            "image_valid": self.image_valid,
+            "target_id": self.target.target_id,
+            "candidates": " | ".join(self.words),
+        }
+
+    def render(self) -> np.ndarray:
+        target = self.target.image
+        if self.chosen:
+            current = self.backend.generate([self.prompt], [self.current_seeds[0]])[0]
+        else:
+            current = np.zeros_like(target)
+        return side_by_side([target, current])
+
+
+class ImageInversionEnv(PromptEnv):
+    """Invert an image into a prompt by picking caption tokens (ImagePrompt).
+
+    ## Description
+    A target image is drawn from a target set (or given in ``reset(options={"target": image})``).
+    As in ImagePrompt, a per-target *prompt space* is built: the backend's captioner writes
+    ``n_captions`` captions of the target, their unique words are ranked by scorer (CLIP)
+    similarity to the target, and the top ``n_tokens`` become the candidate tokens. Each step
+    appends one candidate (without replacement) to the prompt, the prompt is rendered with
+    ``num_images`` seeds, and the images are compared with the target.
+
+    ## Action Space
+    ``Discrete(n_tokens + 1)``: ``i < n_tokens`` appends candidate ``i``; ``n_tokens`` is STOP.
+    Used candidates, empty candidate slots (fewer unique words than ``n_tokens``) and every token
+    once ``max_tokens`` are chosen are masked (see ``action_mask``).
+
+    ## Observation Space
+    ``Dict`` with fixed shapes (SB3 ``MultiInputPolicy`` reads it), ``D`` = scorer dimension:
+
+    | key | space | meaning |
+    |---|---|---|
+    | ``target`` | ``Box(-1, 1, (D,))`` | unit embedding of the target image |
+    | ``current`` | ``Box(-1, 1, (D,))`` | unit mean embedding of the current images (zeros before the first token) |
+    | ``candidates`` | ``Box(-1, 1, (n_tokens, D))`` | text embeddings of the candidate tokens (zeros for empty slots) |
+    | ``chosen`` | ``MultiDiscrete([n_tokens + 1] * max_tokens)`` | chosen candidate indices in order, padded with ``n_tokens`` |
+    | ``action_mask`` | ``MultiBinary(n_tokens + 1)`` | 1 where an action is valid |
+    | ``similarity`` | ``Box(-1, 1, (1,))`` | current similarity to the target |
+
+    ## Rewards
+    With ``s_t`` the mean cosine of the step-``t`` images to the target (``imageprompt-i2i``,
+    range ``[-1, 1]``; a failed image counts ``-1``) and ``s_0 = 0`` (no image yet):
+    ``delta`` (default): ``s_t - s_{t-1}``, so an episode's return is its final similarity;
+    ``dense`` (the paper): ``s_t`` after each token, ``0`` for STOP;
+    ``terminal``: the final similarity at the last step, ``0`` before.
+    An invalid action with ``invalid_action="penalize"`` is a no-op rewarded ``invalid_penalty``
+    (default ``-0.1``).
+
+    ## Starting State
+    An empty prompt: no token chosen, ``current`` all zeros, similarity 0. The target, the
+    caption seed and the ``num_images`` image seeds are drawn from ``np_random``. With
+    ``common_random_numbers=True`` (default) the image seeds stay fixed for the episode, so a
+    reward difference comes from the prompt, not from the noise.
+
+    ## Episode End
+    Terminated on STOP or when ``max_tokens`` tokens are chosen. Truncated after
+    ``2 * (max_tokens + 1)`` steps (reachable only with penalized invalid actions).
+
+    ## Arguments
+    ``backend`` (preset name or :class:`~prompt_gym.backends.RewardBackend`; the ``-Shapes-``
+    ids use ``"shapes"``), ``level`` (target difficulty: ``objects``, ``attributes``,
+    ``background``, ``style``), ``target_set_size`` (64), ``target_set_seed`` (0),
+    ``n_captions`` (5), ``n_tokens`` (8), ``max_tokens`` (``n_tokens``), ``reward_mode``
+    (``"delta"``), ``num_images`` (1), ``common_random_numbers`` (True), ``invalid_action``
+    (``"raise"`` or ``"penalize"``), ``invalid_penalty`` (-0.1), ``render_mode``
+    (``"rgb_array"``: target and current image side by side). Reset options: ``target``
+    (a :class:`~prompt_gym.backends.Target` or ``uint8 (H, W, 3)`` image) or ``target_index``.
+
+    ## Info keys
+    ``prompt``, ``similarity``, ``num_tokens``, ``cache_hit`` (all images came from the cache),
+    ``image_valid`` (no image failed), ``target_id``, ``candidates`` (the prompt space joined by
+    ``" | "``), and ``invalid_action`` after a penalized action.
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    core_cls: ClassVar[type[EnvCore]] = ImageInversionCore
+
+
+class ImageInversionVectorEnv(PromptVectorEnv):
+    """Native vector env of :class:`ImageInversionEnv`: one backend call per step."""
+
+    env_cls: ClassVar[type[PromptEnv]] = ImageInversionEnv

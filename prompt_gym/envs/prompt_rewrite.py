@@ -1,0 +1,203 @@
+"""PromptRewrite: make a user's prompt better by appending modifier phrases (Promptist)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from prompt_gym.backends import RewardBackend, ScoreResult
+from prompt_gym.envs.core import EnvCore, PromptEnv, check_options
+from prompt_gym.envs.prompt_sets import count_tokens, load_modifiers, load_prompts
+from prompt_gym.envs.rewrite_reward import RewriteJudge
+from prompt_gym.envs.vector import PromptVectorEnv
+
+MAX_CLIP_TOKENS = 77
+SEPARATOR = ", "
+
+
+class PromptRewriteCore(EnvCore):
+    """Episode logic of :class:`PromptRewriteEnv` (see there for the documentation)."""
+
+    def __init__(
+        self,
+        backend: RewardBackend,
+        *,
+        prompts: str | Path | list[str] | None = None,
+        split: str = "train",
+        modifiers: str | Path | list[str] | None = None,
+        max_modifiers: int = 4,
+        reward: str = "promptist-v1",
+        num_images: int = 2,
+        invalid_action: str = "raise",
+        invalid_penalty: float = -1.0,
+    ) -> None:
+        super().__init__(backend, invalid_action, invalid_penalty)
+        self.prompts = load_prompts(backend, split, prompts)
+        self.modifiers = load_modifiers(backend, modifiers)
+        if not 1 <= max_modifiers <= len(self.modifiers):
+            raise ValueError(
+                f"max_modifiers must be in [1, {len(self.modifiers)}], got {max_modifiers}"
+            )
+        self.max_modifiers = max_modifiers
+        self.judge = RewriteJudge(backend, reward, num_images)
+        self.max_steps = 2 * (max_modifiers + 1)
+        n_mod, dim = len(self.modifiers), backend.dim
+        self.stop_action = n_mod
+        self.observation_space = spaces.Dict(
+            {
+                "source": spaces.Box(-1.0, 1.0, shape=(dim,), dtype=np.float32),
+                "chosen": spaces.MultiDiscrete(np.full(max_modifiers, n_mod + 1)),
+                "action_mask": spaces.MultiBinary(n_mod + 1),
+            }
+        )
+        self.action_space = spaces.Discrete(n_mod + 1)
+        self.parts: dict[str, Any] = {}
+
+    def reset(
+        self, np_random: np.random.Generator, options: dict[str, Any] | None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        options = check_options(options, ("prompt",))
+        self.np_random = np_random
+        index = int(np_random.integers(len(self.prompts)))
+        self.source = self.prompts[index]
+        if "prompt" in options:
+            if not isinstance(options["prompt"], str):
+                raise ValueError(f"options['prompt'] must be a str, got {options['prompt']!r}")
+            self.source = options["prompt"]
+            if count_tokens(self.backend, [self.source])[0] > MAX_CLIP_TOKENS:
+                raise ValueError(
+                    f"the prompt is over {MAX_CLIP_TOKENS} CLIP tokens: {self.source!r}"
+                )
+        self.seeds = self.judge.draw_seeds(np_random)
+        self.source_embed = self.backend.embed_texts([self.source])[0]
+        self.chosen: list[int] = []
+        self.parts = {}
+        self._mask = self._compute_mask()
+        self.done, self.steps = False, 0
+        return self._observe(), self._info()
+
+    @property
+    def prompt(self) -> str:
+        """The rewrite so far: the source with the chosen modifiers appended."""
+        return SEPARATOR.join([self.source, *(self.modifiers[i] for i in self.chosen)])
+
+    def _compute_mask(self) -> np.ndarray:
+        mask = np.zeros(len(self.modifiers) + 1, dtype=np.int8)
+        mask[self.stop_action] = 1
+        if len(self.chosen) >= self.max_modifiers:
+            return mask
+        free = [i for i in range(len(self.modifiers)) if i not in self.chosen]
+        lengths = count_tokens(
+            self.backend, [self.prompt + SEPARATOR + self.modifiers[i] for i in free]
+        )
+        for i, n in zip(free, lengths, strict=True):
+            mask[i] = n <= MAX_CLIP_TOKENS
+        return mask
+
+    def action_mask(self) -> np.ndarray:
+        return self._mask.copy()
+
+    def _ends(self, action: int) -> bool:
+        return action == self.stop_action or len(self.chosen) + 1 >= self.max_modifiers
+
+    def _requests(self, action: int) -> tuple[list[str], list[int]]:
+        if not self._ends(action):
+            return [], []
+        rewrite = (
+            self.prompt
+            if action == self.stop_action
+            else self.prompt + SEPARATOR + self.modifiers[action]
+        )
+        return self.judge.requests(self.source, rewrite, self.seeds)
+
+    def _apply(self, action: int, result: ScoreResult | None) -> tuple[float, bool, dict[str, Any]]:
+        terminated = self._ends(action)
+        if action != self.stop_action:
+            self.chosen.append(action)
+        self._mask = self._compute_mask() if not terminated else self._mask * 0
+        if not terminated:
+            return 0.0, False, self._info()
+        self.parts = self.judge.judge(self.source, result)
+        return self.parts["reward"], True, self._info()
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        chosen = np.full(self.max_modifiers, len(self.modifiers), dtype=np.int64)
+        chosen[: len(self.chosen)] = self.chosen
+        return {
+            "source": np.clip(self.source_embed, -1, 1).astype(np.float32),
+            "chosen": chosen,
+            "action_mask": self._mask.copy(),
+        }
+
+    def _info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "prompt": self.prompt,
+            "source": self.source,
+            "num_modifiers": len(self.chosen),
+        }
+        info.update(self.parts)
+        return info
+
+    def render(self) -> np.ndarray:
+        return self.judge.render(self.source, self.prompt, self.seeds[0])
+
+
+class PromptRewriteEnv(PromptEnv):
+    """Rewrite a user prompt by appending modifier phrases (Promptist, modifier level).
+
+    ## Description
+    A user prompt ``x`` is drawn from a prompt set (the shapes world generates its own; real ids
+    ship ``data/prompts.txt``; ``prompts=`` takes a list or a file). Each step appends one
+    modifier phrase from a bank (``x, vivid, high contrast``); STOP ends the rewrite ``y``.
+    At the end ``x`` and ``y`` are rendered on the same ``num_images`` seeds and scored.
+
+    ## Action Space
+    ``Discrete(n_modifiers + 1)``: ``i < n_modifiers`` appends modifier ``i``;
+    ``n_modifiers`` is STOP. Masks forbid repeats, more than ``max_modifiers`` modifiers, and
+    any modifier that would push ``y`` past 77 CLIP tokens.
+
+    ## Observation Space
+    ``Dict``: ``source`` ``Box(-1, 1, (D,))`` text embedding of ``x``; ``chosen``
+    ``MultiDiscrete([n_modifiers + 1] * max_modifiers)`` the appended modifiers in order, padded
+    with ``n_modifiers``; ``action_mask`` ``MultiBinary(n_modifiers + 1)``.
+
+    ## Rewards
+    0 until the episode ends; then the named reward config (``reward=``, default
+    ``promptist-v1``): ``R = f_aes + f_rel``, ``f_rel = mean_i min(20 cos(text(x), image_i(y))
+    - 5.6, 0)`` in ``[-25.6, 0]``, ``f_aes = mean_i [aes(image_i(y)) - aes(image_i(x))]`` in
+    ``[-10, 10]``; ``R`` in ``[-35.6, 10]``. ``relevance`` and ``aesthetic`` give one term
+    alone. Failed images count with the floors of :mod:`prompt_gym.rewards`. A penalized
+    invalid action is a no-op rewarded ``invalid_penalty`` (default ``-1.0``).
+
+    ## Starting State
+    ``y = x``; the prompt and the episode's image seeds are drawn from ``np_random``.
+
+    ## Episode End
+    Terminated on STOP or when ``max_modifiers`` modifiers are appended. Truncated after
+    ``2 * (max_modifiers + 1)`` steps (only with penalized invalid actions).
+
+    ## Arguments
+    ``backend``, ``prompts`` (list or file), ``split`` (``train``/``test``/``all``),
+    ``modifiers`` (list or file), ``max_modifiers`` (4), ``reward`` (``promptist-v1``),
+    ``num_images`` (2), ``invalid_action`` (``raise``/``penalize``), ``invalid_penalty``,
+    ``render_mode`` (``rgb_array``: images of ``x`` and ``y`` side by side). Reset option
+    ``prompt`` sets ``x``.
+
+    ## Info keys
+    ``prompt`` (``y``), ``source`` (``x``), ``num_modifiers``; at the end also ``reward``,
+    ``relevance``, ``aesthetic``, ``cache_hit``, ``image_valid``, ``prompt_tokens``.
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    core_cls: ClassVar[type[EnvCore]] = PromptRewriteCore
+
+
+class PromptRewriteVectorEnv(PromptVectorEnv):
+    """Native vector env of :class:`PromptRewriteEnv`: one backend call per step."""
+
+    env_cls: ClassVar[type[PromptEnv]] = PromptRewriteEnv

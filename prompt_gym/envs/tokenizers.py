@@ -1,0 +1,102 @@
+"""Tokenizers of PromptRewriteTokens: a word-level one over the shapes world, or a Hugging Face one."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+_WORD = re.compile(r"[a-z0-9']+|,")
+EOS, UNK = "<eos>", "<unk>"
+
+
+class Tokenizer(Protocol):
+    """What the token env needs: ids of the policy's vocabulary and back."""
+
+    vocab_size: int
+    eos_token_id: int
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no special tokens)."""
+        ...
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids`` (special tokens dropped)."""
+        ...
+
+
+class WordTokenizer:
+    """A closed word-level vocabulary: id 0 is EOS, id 1 is UNK, then the words in sorted order.
+
+    Args:
+        corpus: Texts whose words (lower case, plus ``,``) form the vocabulary.
+
+    >>> tok = WordTokenizer(["a red circle, vivid"])
+    >>> tok.decode(tok.encode("A red circle, vivid"))
+    'a red circle, vivid'
+    >>> tok.vocab_size, tok.eos_token_id
+    (7, 0)
+    >>> tok.decode(tok.encode("red, red"))
+    'red, red'
+    """
+
+    def __init__(self, corpus: Iterable[str]) -> None:
+        words = sorted({",", *(w for text in corpus for w in _WORD.findall(text.lower()))})
+        self.vocab = [EOS, UNK, *words]
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        self.vocab_size = len(self.vocab)
+        self.eos_token_id = 0
+        self.unk_token_id = 1
+
+    def encode(self, text: str) -> list[int]:
+        """Word ids; unknown words map to UNK."""
+        return [self.index.get(w, self.unk_token_id) for w in _WORD.findall(text.lower())]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Words joined by spaces, commas attached to the word before; EOS and UNK dropped."""
+        words = [self.vocab[i] for i in ids if i > self.unk_token_id]
+        return " ".join(words).replace(" ,", ",")
+
+
+class HFTokenizer:
+    """Adapter over a ``transformers`` tokenizer (GPT-2 for the real ids).
+
+    Args:
+        tokenizer: A ``PreTrainedTokenizer(Fast)`` instance.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        if tokenizer.eos_token_id is None:
+            raise ValueError("the tokenizer has no EOS token; the token env ends episodes on EOS")
+        self.tokenizer = tokenizer
+        self.vocab_size = len(tokenizer)
+        self.eos_token_id = int(tokenizer.eos_token_id)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids without special tokens."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text with special tokens skipped."""
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True).strip()
+
+
+def load_hf_tokenizer(name: str) -> HFTokenizer:
+    """Load a Hugging Face tokenizer from the local cache or a directory (never downloads in tests).
+
+    Raises:
+        ValueError: If it is not available locally; the message says how to get it.
+    """
+    import os
+
+    from transformers import AutoTokenizer
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    try:
+        return HFTokenizer(AutoTokenizer.from_pretrained(name, local_files_only=offline))
+    except OSError as err:
+        raise ValueError(
+            f"tokenizer {name!r} is not available locally ({err.__class__.__name__}); on a "
+            f"connected machine run `prompt-gym download {name}`, pass a local directory, or use "
+            "the -Shapes- ids"
+        ) from err
