@@ -15,12 +15,25 @@ from typing import Any
 COMPONENTS: dict[str, dict[str, str]] = {
     "generator": {
         "shapes": "prompt_gym.backends.shapes.render:ShapesGenerator",
+        "tiny": "prompt_gym.backends.real.diffusion:tiny",
+        "sd-turbo": "prompt_gym.backends.real.diffusion:sd_turbo",
+        "sdxl-turbo": "prompt_gym.backends.real.diffusion:sdxl_turbo",
+        "sd15": "prompt_gym.backends.real.diffusion:sd15",
+        "diffusers": "prompt_gym.backends.real.diffusion:DiffusersGenerator",
     },
     "scorer": {
         "shapes": "prompt_gym.backends.shapes.scorer:ShapesScorer",
+        "tiny": "prompt_gym.backends.real.clip:tiny",
+        "clip-b32": "prompt_gym.backends.real.clip:clip_b32",
+        "clip-l14": "prompt_gym.backends.real.clip:clip_l14",
+        "open_clip": "prompt_gym.backends.real.clip:OpenClipScorer",
     },
     "captioner": {
         "shapes": "prompt_gym.backends.shapes.captioner:ShapesCaptioner",
+        "tiny": "prompt_gym.backends.real.blip:tiny",
+        "blip-base": "prompt_gym.backends.real.blip:blip_base",
+        "blip-large": "prompt_gym.backends.real.blip:blip_large",
+        "blip": "prompt_gym.backends.real.blip:BlipCaptioner",
     },
 }
 
@@ -53,6 +66,28 @@ BACKENDS: dict[str, BackendPreset] = {
         "shapes",
         "shapes",
         "procedural shapes world: CPU, thousands of images per second (the embedded default)",
+    ),
+    "tiny": BackendPreset(
+        "tiny",
+        "tiny",
+        "tiny",
+        "tiny",
+        "real model classes with tiny random weights: runs the real path offline, for tests",
+    ),
+    "sd-turbo": BackendPreset(
+        "sd-turbo",
+        "sd-turbo",
+        "clip-b32",
+        "blip-base",
+        "SD-Turbo 1 step 512px + CLIP ViT-B/32 (LAION-2B) + BLIP base; GPU (ImageInversion-v0)",
+    ),
+    "sd-turbo-aesthetic": BackendPreset(
+        "sd-turbo-aesthetic",
+        "sd-turbo",
+        "clip-l14",
+        "blip-base",
+        "SD-Turbo + CLIP ViT-L/14 (OpenAI) with the LAION aesthetic head + BLIP base; GPU "
+        "(PromptRewrite-v0)",
     ),
 }
 
