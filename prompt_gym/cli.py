@@ -61,7 +61,9 @@ def cmd_download(args: argparse.Namespace) -> int:
     try:
         from prompt_gym.backends.real.download import download
     except ImportError as err:
-        print(f"the real backends need the 'diffusion' extra: pip install 'prompt-gym[diffusion]' ({err})")
+        print(
+            f"the real backends need the 'diffusion' extra: pip install 'prompt-gym[diffusion]' ({err})"
+        )
         return 2
     for path in download(args.name):
         print(path)
@@ -72,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``prompt-gym`` argument parser."""
     parser = argparse.ArgumentParser(prog="prompt-gym", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="registered ids, backends, presets, reward configs, agents").set_defaults(
-        fn=cmd_list
-    )
+    sub.add_parser(
+        "list", help="registered ids, backends, presets, reward configs, agents"
+    ).set_defaults(fn=cmd_list)
     bench = sub.add_parser("bench", help="quick throughput figures")
     bench.add_argument("--backend", default="shapes")
     bench.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256])

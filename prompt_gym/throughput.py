@@ -45,7 +45,10 @@ def prompt_pool(n: int, seed: int = 0) -> list[str]:
 
 
 def backend_throughput(
-    backend: str = "shapes", batch_sizes: tuple[int, ...] = (1, 16, 64, 256), repeats: int = 5, **overrides: Any
+    backend: str = "shapes",
+    batch_sizes: tuple[int, ...] = (1, 16, 64, 256),
+    repeats: int = 5,
+    **overrides: Any,
 ) -> list[dict[str, float]]:
     """Images/s generated, images/s generated+scored (all misses), and seconds per cache hit.
 
@@ -75,7 +78,9 @@ def backend_throughput(
                 "batch": n,
                 "generated_per_s": n / timed(generate, repeats),
                 "scored_per_s": n / timed(score, repeats),
-                "cache_hit_us": 1e6 * timed(lambda c=cached, p=prompts, s=seeds: c.score(p, s), repeats) / n,
+                "cache_hit_us": 1e6
+                * timed(lambda c=cached, p=prompts, s=seeds: c.score(p, s), repeats)
+                / n,
             }
         )
     return rows
@@ -93,7 +98,9 @@ def replay_hit_rate(num_envs: int = 64, steps: int = 200, seed: int = 0) -> dict
         for _ in range(steps):
             venv.step(random_valid_actions(venv.unwrapped.action_masks(), rng))
         after = backend.stats.as_dict()
-        hits = after["memory_hits"] + after["disk_hits"] - before["memory_hits"] - before["disk_hits"]
+        hits = (
+            after["memory_hits"] + after["disk_hits"] - before["memory_hits"] - before["disk_hits"]
+        )
         misses = after["misses"] - before["misses"]
         rates[name] = hits / max(1, hits + misses)
     return rates
@@ -104,7 +111,9 @@ def random_valid_actions(masks: np.ndarray, rng: np.random.Generator) -> np.ndar
     return np.argmax(rng.random(masks.shape) * masks, axis=1)
 
 
-def env_steps_per_s(env_id: str, num_envs: int | None, mode: str = "vector_entry_point", steps: int = 200) -> float:
+def env_steps_per_s(
+    env_id: str, num_envs: int | None, mode: str = "vector_entry_point", steps: int = 200
+) -> float:
     """Env steps per second (sub-env steps for vector envs) with random valid actions.
 
     Args:
@@ -123,7 +132,11 @@ def env_steps_per_s(env_id: str, num_envs: int | None, mode: str = "vector_entry
         def run() -> None:
             for _ in range(steps):
                 mask = env.unwrapped.action_masks() if has_mask else None
-                action = env.action_space.sample(mask=mask.astype(np.int8)) if has_mask else env.action_space.sample()
+                action = (
+                    env.action_space.sample(mask=mask.astype(np.int8))
+                    if has_mask
+                    else env.action_space.sample()
+                )
                 _, _, terminated, truncated, _ = env.step(action)
                 if terminated or truncated:
                     env.reset()

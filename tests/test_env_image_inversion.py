@@ -46,7 +46,7 @@ def test_dense_reward_is_the_similarity_of_the_step_images():
     _, reward, _, _, info = env.step(1)
     result = env.backend.score([info["prompt"]] * 3, env.core.episode_seeds)
     assert reward == pytest.approx(image_similarity(result.image_embeds, env.core.target_embed))
-    assert info["cache_hit"] is False
+    assert "cache_hit" not in info  # info depends on seed and actions only
     _, reward2, _, _, _ = env.step(env.core.stop_action)
     assert reward2 == 0.0
 

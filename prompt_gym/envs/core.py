@@ -138,7 +138,11 @@ class EnvCore(ABC):
 
     @abstractmethod
     def action_mask(self) -> np.ndarray:
-        """``bool`` array over the action space: which actions are valid now."""
+        """``int8`` array over the action space: 1 where an action is valid now."""
+
+    def action_masks(self) -> np.ndarray:
+        """The mask as ``bool`` (the name MaskablePPO looks for)."""
+        return self.action_mask().astype(bool)
 
     @abstractmethod
     def _requests(self, action: int) -> tuple[list[str], list[int]]:

@@ -16,6 +16,8 @@ from prompt_gym.envs.vector import PromptVectorEnv
 from prompt_gym.rewards import image_similarity
 
 REWARD_MODES = ("dense", "delta", "terminal")
+EXTRA_CAPTION_ROUNDS = 3
+"""Extra rounds of ``n_captions`` captions while the captions have fewer than ``n_tokens`` words."""
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -103,6 +105,12 @@ class ImageInversionCore(EnvCore):
         self.target_embed = self.backend.embed_images(target.image[None])[0]
         self.captions = self.backend.caption([target], self.n_captions, caption_seed)[0]
         words = caption_words(self.captions)
+        for extra in range(1, EXTRA_CAPTION_ROUNDS + 1):  # too few words: caption some more
+            if len(words) >= self.n_tokens:
+                break
+            more = self.backend.caption([target], self.n_captions, caption_seed + extra)[0]
+            self.captions += more
+            words = caption_words(self.captions)
         if words:
             sims = self.backend.embed_texts(words) @ self.target_embed
             order = np.argsort(-sims, kind="stable")[: self.n_tokens]
@@ -113,7 +121,6 @@ class ImageInversionCore(EnvCore):
         self.chosen: list[int] = []
         self.similarity = 0.0
         self.current_embed = np.zeros(self.backend.dim, dtype=np.float32)
-        self.cache_hit = False
         self.image_valid = True
         self.current_seeds = list(self.episode_seeds)
         self.done, self.steps = False, 0
@@ -153,7 +160,6 @@ class ImageInversionCore(EnvCore):
             mean = (result.image_embeds * result.valid[:, None]).mean(axis=0)
             norm = float(np.linalg.norm(mean))
             self.current_embed = (mean / norm if norm > 0 else mean).astype(np.float32)
-            self.cache_hit = bool(result.cache_hit.all())
             self.image_valid = bool(result.valid.all())
             terminated = len(self.chosen) >= self.max_tokens
         if self.reward_mode == "dense":
@@ -184,7 +190,6 @@ class ImageInversionCore(EnvCore):
             "prompt": self.prompt,
             "similarity": self.similarity,
             "num_tokens": len(self.chosen),
-            "cache_hit": self.cache_hit,
             "image_valid": self.image_valid,
             "target_id": self.target.target_id,
             "candidates": " | ".join(self.words),
@@ -206,7 +211,9 @@ class ImageInversionEnv(PromptEnv):
     A target image is drawn from a target set (or given in ``reset(options={"target": image})``).
     As in ImagePrompt, a per-target *prompt space* is built: the backend's captioner writes
     ``n_captions`` captions of the target, their unique words are ranked by scorer (CLIP)
-    similarity to the target, and the top ``n_tokens`` become the candidate tokens. Each step
+    similarity to the target, and the top ``n_tokens`` become the candidate tokens. While the
+    captions hold fewer than ``n_tokens`` unique words, up to 3 more rounds of ``n_captions``
+    captions are drawn, so every slot is normally filled. Each step
     appends one candidate (without replacement) to the prompt, the prompt is rendered with
     ``num_images`` seeds, and the images are compared with the target.
 
@@ -257,9 +264,10 @@ class ImageInversionEnv(PromptEnv):
     (a :class:`~prompt_gym.backends.Target` or ``uint8 (H, W, 3)`` image) or ``target_index``.
 
     ## Info keys
-    ``prompt``, ``similarity``, ``num_tokens``, ``cache_hit`` (all images came from the cache),
-    ``image_valid`` (no image failed), ``target_id``, ``candidates`` (the prompt space joined by
-    ``" | "``), and ``invalid_action`` after a penalized action.
+    ``prompt``, ``similarity``, ``num_tokens``, ``image_valid`` (no image failed),
+    ``target_id``, ``candidates`` (the prompt space joined by ``" | "``), and ``invalid_action``
+    after a penalized action. Cache hits are not in ``info``, which must depend only on the seed
+    and the actions (Gymnasium's determinism check); read ``env.unwrapped.backend.stats``.
 
     ## Version History
     * v0: initial release.

@@ -188,7 +188,7 @@ class PromptRewriteEnv(PromptEnv):
 
     ## Info keys
     ``prompt`` (``y``), ``source`` (``x``), ``num_modifiers``; at the end also ``reward``,
-    ``relevance``, ``aesthetic``, ``cache_hit``, ``image_valid``, ``prompt_tokens``.
+    ``relevance``, ``aesthetic``, ``image_valid``, ``prompt_tokens``.
 
     ## Version History
     * v0: initial release.

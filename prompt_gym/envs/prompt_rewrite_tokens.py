@@ -14,7 +14,12 @@ from prompt_gym.envs.prompt_rewrite import MAX_CLIP_TOKENS
 from prompt_gym.envs.prompt_sets import count_tokens, load_modifiers, load_prompts
 from prompt_gym.envs.rewrite_reward import RewriteJudge
 from prompt_gym.envs.targets import is_shapes
-from prompt_gym.envs.tokenizers import Tokenizer, WordTokenizer, load_hf_tokenizer
+from prompt_gym.envs.tokenizers import (
+    Tokenizer,
+    WordTokenizer,
+    load_hf_tokenizer,
+    tiny_gpt2_tokenizer,
+)
 from prompt_gym.envs.vector import PromptVectorEnv
 
 DEFAULT_REAL_TOKENIZER = "gpt2"
@@ -42,6 +47,8 @@ class PromptRewriteTokensCore(EnvCore):
         if tokenizer is None and is_shapes(backend):
             corpus = load_prompts(backend, "all") + load_modifiers(backend) + self.prompts
             tokenizer = WordTokenizer(corpus)
+        elif tokenizer is None and backend.name == "tiny":
+            tokenizer = tiny_gpt2_tokenizer()
         elif tokenizer is None or isinstance(tokenizer, str):
             tokenizer = load_hf_tokenizer(tokenizer or DEFAULT_REAL_TOKENIZER)
         self.tokenizer = tokenizer
@@ -159,7 +166,8 @@ class PromptRewriteTokensEnv(PromptEnv):
     ``"x Rephrase: y"``; ``y`` is the decoded continuation alone (to keep ``x``'s content the
     policy must write it). The shapes ids use a word-level tokenizer over the shapes world's
     prompts and modifiers; real ids use GPT-2's tokenizer (``tokenizer=`` takes a name, a local
-    directory or a tokenizer object).
+    directory or a tokenizer object); the ``tiny`` backend uses GPT-2's tokenizer class with a
+    600-token vocabulary learned offline from the shipped prompts.
 
     ## Action Space
     ``Discrete(vocab_size)``: the next token id; ``tokenizer.eos_token_id`` ends the rewrite.
@@ -193,7 +201,7 @@ class PromptRewriteTokensEnv(PromptEnv):
 
     ## Info keys
     ``prompt`` (``y``), ``source``, ``num_new_tokens``, ``max_new_tokens``; at the end also
-    ``reward``, ``relevance``, ``aesthetic``, ``cache_hit``, ``image_valid``,
+    ``reward``, ``relevance``, ``aesthetic``, ``image_valid``,
     ``prompt_tokens``, ``truncated_tokens`` (CLIP tokens of ``y`` past 77, which the text
     encoder drops), ``length_limit``.
 

@@ -56,7 +56,6 @@ class RewriteJudge:
         )
         parts = self.reward_fn(scores)
         parts.update(
-            cache_hit=bool(result.cache_hit.all()),
             image_valid=bool(result.valid.all()),
             prompt_tokens=int(result.prompt_tokens[k:].max()),
         )

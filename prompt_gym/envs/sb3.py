@@ -49,10 +49,10 @@ class SB3VecEnv(VecEnv):
                 f"SB3VecEnv needs a prompt-gym native vector env, got {type(venv).__name__}"
             )
         self.venv = venv
+        self.render_mode = venv.render_mode
         super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
         self._actions: np.ndarray | None = None
         self._seeds: list[int | None] = [None] * self.num_envs
-        self.render_mode = venv.render_mode
 
     def reset(self) -> dict[str, np.ndarray]:
         """Reset every sub-env (with the seeds given to :meth:`seed`, once) and return observations."""
@@ -131,8 +131,6 @@ class SB3VecEnv(VecEnv):
         **method_kwargs: Any,
     ) -> list[Any]:
         """Call a core method; ``action_masks`` returns each sub-env's bool mask."""
-        if method_name == "action_masks":
-            return [core.action_mask().astype(bool) for core in self._targets(indices)]
         return [
             getattr(core, method_name)(*method_args, **method_kwargs)
             for core in self._targets(indices)

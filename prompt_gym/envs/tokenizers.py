@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 _WORD = re.compile(r"[a-z0-9']+|,")
 EOS, UNK = "<eos>", "<unk>"
+GPT2_EOS = "<|endoftext|>"
 
 
 class Tokenizer(Protocol):
@@ -100,3 +102,35 @@ def load_hf_tokenizer(name: str) -> HFTokenizer:
             f"connected machine run `prompt-gym download {name}`, pass a local directory, or use "
             "the -Shapes- ids"
         ) from err
+
+
+TINY_GPT2_VOCAB = 600
+"""Vocabulary size of the offline stand-in for GPT-2's tokenizer."""
+
+
+@functools.lru_cache(maxsize=1)
+def tiny_gpt2_tokenizer() -> HFTokenizer:
+    """GPT-2's tokenizer class (byte-level BPE) with a tiny vocabulary, built offline.
+
+    The merges are learned from the shipped prompts and modifiers, so every prompt of the real ids
+    encodes in a few tokens; the ``tiny`` backend's token env uses it in place of GPT-2's
+    50,257-token vocabulary, which cannot be downloaded in tests. Deterministic.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2TokenizerFast
+
+    from prompt_gym.envs.targets import shipped_prompts
+
+    corpus = shipped_prompts("prompts") + shipped_prompts("modifiers") + shipped_prompts("targets")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        corpus,
+        vocab_size=TINY_GPT2_VOCAB,
+        min_frequency=1,
+        special_tokens=[GPT2_EOS],
+        show_progress=False,
+    )
+    tokenizer = GPT2TokenizerFast(
+        tokenizer_object=bpe._tokenizer, eos_token=GPT2_EOS, bos_token=GPT2_EOS, unk_token=GPT2_EOS
+    )
+    return HFTokenizer(tokenizer)

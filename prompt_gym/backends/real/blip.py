@@ -165,11 +165,15 @@ class BlipCaptioner:
         return blip.to(device=self.device, dtype=torch_dtype(self.dtype)).eval(), processor
 
 
-def _preset_factory(name: str) -> Callable[..., BlipCaptioner]:
+TINY_MAX_NEW_TOKENS = 8
+"""Caption length of the ``tiny`` preset: its random decoder never stops early, and tests are short."""
+
+
+def _preset_factory(name: str, **defaults: Any) -> Callable[..., BlipCaptioner]:
     """A registry factory for preset ``name`` taking the class's keyword options."""
 
     def factory(**overrides: Any) -> BlipCaptioner:
-        return BlipCaptioner(name, **overrides)
+        return BlipCaptioner(name, **{**defaults, **overrides})
 
     signature = inspect.signature(BlipCaptioner)
     params = [p for k, p in signature.parameters.items() if k != "model"]
@@ -179,6 +183,6 @@ def _preset_factory(name: str) -> Callable[..., BlipCaptioner]:
     return factory
 
 
-tiny = _preset_factory("tiny")
+tiny = _preset_factory("tiny", max_new_tokens=TINY_MAX_NEW_TOKENS)
 blip_base = _preset_factory("blip-base")
 blip_large = _preset_factory("blip-large")
