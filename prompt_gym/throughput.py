@@ -62,13 +62,13 @@ def backend_throughput(
     for n in batch_sizes:
         uncached = make_backend(backend, memory_cache_size=0, **overrides)
         prompts = prompt_pool(n, seed=n)
-        counter = iter(range(10**12))
+        fresh = iter(range(10**12)).__next__  # a new seed per request: every request a miss
 
-        def generate(b: RewardBackend = uncached, p: list[str] = prompts) -> None:
-            b.generator.generate(p, [next(counter) for _ in p])
+        def generate(b: RewardBackend = uncached, p: list[str] = prompts, f=fresh) -> None:
+            b.generator.generate(p, [f() for _ in p])
 
-        def score(b: RewardBackend = uncached, p: list[str] = prompts) -> None:
-            b.score(p, [next(counter) for _ in p])
+        def score(b: RewardBackend = uncached, p: list[str] = prompts, f=fresh) -> None:
+            b.score(p, [f() for _ in p])
 
         cached = make_backend(backend, **overrides)
         seeds = list(range(n))

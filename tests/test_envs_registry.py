@@ -22,20 +22,8 @@ CASES = [pytest.param(i, {}, id=i) for i in SHAPES_IDS] + [
     for i in REAL_IDS
 ]
 """Every id that runs offline: the Shapes ids, and the real ids on the ``tiny`` backend (the real
-model classes with tiny random weights)."""
-
-
-def close(a, b, exact: bool) -> bool:
-    """Equal data; the tiny diffusion backend may drift slightly with batch composition."""
-    if exact:
-        return data_equivalence(a, b, exact=True)
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(close(a[k], b[k], exact) for k in a)
-    if isinstance(a, tuple | list):
-        return len(a) == len(b) and all(close(x, y, exact) for x, y in zip(a, b, strict=True))
-    if (isinstance(a, np.ndarray) and a.dtype.kind == "f") or isinstance(a, float):
-        return np.allclose(a, b, atol=0.1)
-    return data_equivalence(a, b, exact=True)
+model classes with tiny random weights). Envs made by name share one backend per process, so the
+native and sync vector envs of a tiny id read each other's cache and compare exactly."""
 
 
 def rollout(env: gym.Env, seed: int, steps: int = 40) -> list:
@@ -119,7 +107,6 @@ VECTOR_CASES = [
 
 @pytest.mark.parametrize(("env_id", "kwargs", "num_envs"), VECTOR_CASES)
 def test_native_vector_env_equals_sync_vector_env(env_id, kwargs, num_envs):
-    exact = not kwargs
     native = gym.make_vec(
         env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
     )
@@ -131,7 +118,7 @@ def test_native_vector_env_equals_sync_vector_env(env_id, kwargs, num_envs):
     obs_s, _info_s = sync.reset(seed=11)
     assert data_equivalence(obs_n, obs_s, exact=True)
     rng = np.random.default_rng(0)
-    for _ in range(30):
+    for _ in range(30 if not kwargs else 5):  # the tiny backend is slow; shapes covers autoreset
         masks = native.unwrapped.action_masks()
         actions = np.array([rng.choice(np.flatnonzero(m)) for m in masks])
         out_n, out_s = native.step(actions), sync.step(actions)
