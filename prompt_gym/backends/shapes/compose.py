@@ -1,0 +1,271 @@
+"""Colour composition of the images that need more than a flat fill (the renderer's general path).
+
+Every pixel of such an image is ``out = wb * background + wf * fill + add``: two colours mixed
+by per-pixel weights ``wb`` and ``wf``, plus a grey ``add`` (highlights, white dots, grain, fog).
+Lighting, textures and nearly every pixel style are then operations on these three scalar fields,
+row by row, and only the final mix touches the three colour channels. The fill colour is constant
+per image except for ``rainbow`` (hues along the object's x axis); the background is constant
+except for ``psychedelic`` bands and the ``rainbow`` arc.
+
+Fill: lighting gives ``fill = shade * colour + white * (255 - colour)`` (a multiplier and a
+mix towards white, see :func:`lighting`); ``disc`` rims
+multiply by ``1 - 0.45 band``; ``striped`` and ``detailed`` darken to 45% on their pattern;
+``dotted`` mixes towards white (near-black on light colours); "shaded" on an already shaded shape
+multiplies by 0.75.
+
+Pixel styles, in order: outlined (x(1 - 0.9 band) just outside the edge), glowing (mix towards the
+object colour by ``0.85 clip(1 - sdf / reach)**2`` outside it, ``reach`` 0.6, or 1.0 for neon),
+gradient (background x ``1 - 0.55 y``), dramatic lighting (x``clip(1.5 - 3 d, 0.15, 1.3)``, ``d``
+the distance to the group anchor in image sides), vignette, foggy (``0.45 out + 0.55 * 214``),
+blurry (``0.75 out + 0.125 (fill + background)``), grainy (``+ 28 noise``), monochrome (colours
+to luminance), cinematic (bars of 8 over the top and bottom 12%).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from prompt_gym.backends.shapes import params
+from prompt_gym.backends.shapes.params import SceneParams
+from prompt_gym.backends.shapes.patterns import Patterns, hue_to_rgb
+
+_F = np.float32
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def runs(keys: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(key, start, stop)`` of the runs of equal values in ``keys``.
+
+    >>> runs(np.array([3, 3, 1, 1, 1, 2]))
+    [(3, 0, 2), (1, 2, 5), (2, 5, 6)]
+    """
+    if keys.size == 0:
+        return []
+    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = np.concatenate([[0], cuts])
+    stops = np.concatenate([cuts, [keys.size]])
+    return [(int(keys[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
+def lighting(
+    p: SceneParams,
+    rows: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    k: np.ndarray,
+    shade: np.ndarray,
+    white: np.ndarray,
+) -> None:
+    """Lighting of one object of ``rows``: a multiplier ``shade`` and a mix-to-white ``white``.
+
+    In local units: ``radial`` (sphere) ``1.15 - 0.6 d`` clipped to ``[0.3, 1.15]``, ``d`` the
+    distance from the light at (-0.4, -0.4), plus a soft specular ``0.6 clip(1 - d/0.55, 0, 1)**2``;
+    ``faces`` (cube) +25% on the top face and -30% on the right face; ``split`` (pyramid) left half
+    x1.12, right half x0.7; ``bands`` (metallic) ``0.78 + 0.42 cos(2.6 pi v)**2``; the ``ball``
+    highlight is a sharp white spot of radius 0.22 at (-0.38, -0.4).
+    """
+    for kind, a, b in runs(p.shade[rows]):
+        uu, vv, o, wt = u[a:b], v[a:b], shade[a:b], white[a:b]
+        if kind == params.SHADE_RADIAL:
+            np.add((uu + _F(0.4)) ** 2, (vv + _F(0.4)) ** 2, out=o)
+            np.sqrt(o, out=o)
+            np.multiply(o, _F(-1 / 0.55), out=wt)
+            wt += _F(1.0)
+            np.clip(wt, _F(0.0), _F(1.0), out=wt)
+            wt *= wt
+            wt *= _F(0.6)
+            np.multiply(o, _F(-0.6), out=o)
+            o += _F(1.15)
+            np.clip(o, _F(0.3), _F(1.15), out=o)
+            continue
+        wt[...] = _F(0.0)
+        if kind == params.SHADE_FACES:
+            top = np.clip((-vv - _F(0.35)) * _F(8.0), 0, 1) * _F(0.25)
+            right = np.clip((uu - _F(0.4)) * _F(8.0), 0, 1) * _F(-0.3)
+            np.add(top + _F(1.0), right, out=o)
+        elif kind == params.SHADE_SPLIT:
+            o[...] = _F(1.12) - _F(0.42) * np.clip(uu * _F(6.0) + _F(0.5), 0, 1)
+        elif kind == params.SHADE_BANDS:
+            o[...] = _F(0.78) + _F(0.42) * np.cos(vv * _F(2.6 * np.pi)) ** 2
+        else:
+            o[...] = _F(1.0)
+    hl = np.flatnonzero(p.highlight[rows])
+    if hl.size:
+        dist = np.sqrt((u[hl] + _F(0.38)) ** 2 + (v[hl] + _F(0.4)) ** 2)
+        spot = np.clip((_F(0.22) - dist) * k[hl] + _F(0.5), 0, 1) * _F(0.9)
+        white[hl] = np.maximum(white[hl], spot)
+
+
+def compose(
+    q: SceneParams,
+    alpha: np.ndarray,
+    depth: np.ndarray,
+    k: np.ndarray,
+    u: np.ndarray,
+    lit: int,
+    shade: np.ndarray | None,
+    white: np.ndarray | None,
+    pat: Patterns,
+    scratch: Callable[[str, tuple[int, ...]], np.ndarray],
+    out: np.ndarray,
+) -> None:
+    """Compose the rows ``q`` into the colour planes ``out`` (``uint8 (n, 3, H, W)``).
+
+    Args:
+        q: Parameters of the rows; rows ``lit:`` have lighting fields ``shade`` and ``white``.
+        alpha: Coverage ``(n, H, W)``; ``depth`` and ``k`` as in :mod:`.geometry`.
+        u: Local x coordinates ``(n, 1, W)`` of each row's first object.
+        lit: First row with lighting fields.
+        shade: Lighting multiplier of rows ``lit:``; ``white`` their mix towards white.
+        pat: Texture fields of this resolution.
+        scratch: ``scratch(name, shape)`` returns a reusable float32 buffer.
+        out: Destination.
+    """
+    n, h, w = alpha.shape
+    side = min(h, w)
+    fg = (q.fg * 255.0).astype(_F)
+    bg = (q.bg * 255.0).astype(_F)
+    wb = scratch("wb", (n, h, w))
+    wf = scratch("wf", (n, h, w))
+    add = scratch("add", (n, h, w))
+    np.subtract(_F(1.0), alpha, out=wb)
+    np.copyto(wf, alpha)
+    add[...] = _F(0.0)
+    has_add = False
+
+    def rows(style: str) -> np.ndarray:
+        return np.flatnonzero(q.has(style))
+
+    # ---- fill: shade * colour + white * (255 - colour)
+    if shade is not None and white is not None and lit < n:
+        s = slice(lit, n)
+        wf[s] *= shade
+        np.multiply(white, alpha[s], out=add[s])
+        wf[s] -= add[s]
+        add[s] *= _F(255.0)
+        has_add = True
+    idx = np.flatnonzero(q.overshade)
+    if idx.size:
+        wf[idx] *= _F(0.75)
+    idx = np.flatnonzero(q.rim)
+    if idx.size:  # a darker band just inside the edge
+        band = np.clip(_F(1.0) + _F(0.15) * k[idx] - depth[idx], 0, 1)
+        wf[idx] *= _F(1.0) - _F(0.45) * band
+    for style, bank, field in (
+        ("striped", pat.stripes, params.U_STRIPES),
+        ("detailed", pat.detail, params.U_DETAIL),
+        ("dotted", pat.dots, params.U_DOTS),
+    ):
+        idx = rows(style)
+        if idx.size == 0:
+            continue
+        weight = bank[(q.u[idx, field] * bank.shape[0]).astype(np.int64)]
+        if style != "dotted":  # a darker shade of the fill
+            wf[idx] *= _F(1.0) - _F(0.55) * weight
+            continue
+        has_add = True  # white dots, or near-black ones on light colours
+        light = (q.fg[idx] * _LUMA).sum(axis=1) > 0.65
+        accent = np.where(light, 25.0, 250.0).astype(_F)[:, None, None]
+        dots = weight * alpha[idx]
+        wf[idx] *= _F(1.0) - weight
+        add[idx] += dots * accent
+
+    # ---- pixel styles on the weights
+    has_add |= bool((q.has("foggy") | q.has("grainy") | q.has("cinematic")).any())
+    idx = rows("outlined")
+    if idx.size:  # a dark line just outside the edge, 0.9 px wide at 64 px
+        a = (_F(0.9 * side / 64) / q.soft[idx].astype(_F))[:, None, None]
+        f = _F(1.0) - _F(0.9) * np.clip(_F(0.5) + a - np.abs(_F(0.5) - depth[idx] - a), 0, 1)
+        wf[idx] *= f
+        wb[idx] *= f
+        add[idx] *= f
+    idx = np.flatnonzero(q.glow)
+    if idx.size:  # a halo of the object colour, outside the object; wider for neon
+        reach = np.where(q.has("neon")[idx], 1.0, 0.6).astype(_F)[:, None, None]
+        sdf = (_F(0.5) - depth[idx]) / k[idx]
+        g = np.clip(_F(1.0) - sdf / reach, 0, 1) ** 2 * (_F(0.85) - _F(0.85) * alpha[idx])
+        keep = _F(1.0) - g
+        wf[idx] = wf[idx] * keep + g
+        wb[idx] *= keep
+        add[idx] *= keep
+    idx = rows("gradient")
+    if idx.size:
+        wb[idx] *= (_F(1.0) - _F(0.55) * (np.arange(h, dtype=_F) + _F(0.5)) / _F(h))[:, None]
+    idx = rows("dramatic lighting")
+    if idx.size:  # dark scene, spotlight on the group
+        xs = (np.arange(w, dtype=_F) + _F(0.5)) / _F(side)
+        ys = (np.arange(h, dtype=_F) + _F(0.5)) / _F(side)
+        ax = (q.anchor[idx, 0] * w / side).astype(_F)[:, None, None]
+        ay = (q.anchor[idx, 1] * h / side).astype(_F)[:, None, None]
+        dist = np.sqrt((xs[None, None, :] - ax) ** 2 + (ys[None, :, None] - ay) ** 2)
+        light = np.clip(_F(1.5) - _F(3.0) * dist, _F(0.15), _F(1.3))
+        _scale(idx, light, wf, wb, add)
+    idx = rows("vignette")
+    if idx.size:
+        _scale(idx, pat.vignette, wf, wb, add)
+    idx = rows("foggy")
+    if idx.size:
+        _scale(idx, _F(0.45), wf, wb, add)
+        add[idx] += _F(0.55 * 0.84 * 255)
+    idx = rows("blurry")
+    if idx.size:  # haze towards the average of the two colours
+        _scale(idx, _F(0.75), wf, wb, add)
+        wf[idx] += _F(0.125)
+        wb[idx] += _F(0.125)
+    idx = rows("grainy")
+    if idx.size:
+        which = (q.u[idx, params.U_GRAIN] * pat.grain.shape[0]).astype(np.int64)
+        add[idx] += pat.grain[which] * _F(28.0)
+    idx = rows("cinematic")
+    if idx.size:
+        bar = max(1, round(0.12 * h))
+        for band in (slice(0, bar), slice(h - bar, h)):
+            wf[idx, band] = _F(0.0)
+            wb[idx, band] = _F(0.0)
+            add[idx, band] = _F(8.0)
+    mono = q.has("monochrome")
+    if mono.any():  # colour fields of rainbow / psychedelic rows are handled below
+        fg[mono] = (fg[mono] * _LUMA).sum(axis=1, keepdims=True)
+        bg[mono] = (bg[mono] * _LUMA).sum(axis=1, keepdims=True)
+
+    # ---- mix the colours: every row as if both colours were flat, then redo the others
+    mix, part = scratch("mix", (n, h, w)), scratch("part", (n, h, w))
+    for c in range(3):
+        np.multiply(wb, bg[:, c, None, None], out=mix)
+        np.multiply(wf, fg[:, c, None, None], out=part)
+        mix += part
+        if has_add:
+            mix += add
+        np.clip(mix, _F(0.0), _F(255.0), out=out[:, c], casting="unsafe")
+    fields = np.flatnonzero(q.has("rainbow") | q.has("psychedelic"))
+    if fields.size == 0:
+        return
+    r = q.take(fields)
+    fgf = np.broadcast_to(fg[fields, :, None, None], (fields.size, 3, 1, w)).copy()
+    bgf = np.broadcast_to(bg[fields, :, None, None], (fields.size, 3, h, w)).copy()
+    idx = np.flatnonzero(r.has("rainbow"))
+    if idx.size:  # hues along the object's x axis, and an arc behind the object
+        hue = _F(0.5) * u[fields[idx]] + r.u[idx, params.U_RAINBOW, None, None].astype(_F)
+        fgf[idx] = np.moveaxis(hue_to_rgb(hue), 0, 1).astype(_F) * _F(235.0) + _F(10.0)
+        bgf[idx] += pat.arc_mask * (pat.arc * _F(255.0) - bgf[idx])
+    idx = np.flatnonzero(r.has("psychedelic"))
+    if idx.size:
+        phase = (r.u[idx, params.U_PSY] * pat.psychedelic.shape[0]).astype(np.int64)
+        bgf[idx] = pat.psychedelic[phase] * _F(255.0)
+    idx = np.flatnonzero(r.has("monochrome"))
+    if idx.size:
+        fgf[idx] = (np.moveaxis(fgf[idx], 1, -1) * _LUMA).sum(axis=-1)[:, None]
+        bgf[idx] = (np.moveaxis(bgf[idx], 1, -1) * _LUMA).sum(axis=-1)[:, None]
+    for c in range(3):
+        mixed = wb[fields] * bgf[:, c] + wf[fields] * fgf[:, c]
+        if has_add:
+            mixed += add[fields]
+        out[fields, c] = np.clip(mixed, _F(0.0), _F(255.0))
+
+
+def _scale(idx: np.ndarray, f: np.ndarray | np.float32, *fields: np.ndarray) -> None:
+    """Multiply rows ``idx`` of every field by ``f``."""
+    for field in fields:
+        field[idx] *= f

@@ -1,0 +1,373 @@
+"""Image statistics the shapes scorer is built on: a 16x16 thumbnail and a feature vector.
+
+Every image, whatever its resolution, is first reduced to a ``16 x 16`` area-average thumbnail
+(:func:`thumbnail`; smaller images are enlarged by pixel repetition). Features are computed on
+the thumbnail with colours in ``[0, 1]``, using ``L = (R+G+B)/3`` and the opponent channels
+``A = R - G`` and ``Y = (R+G)/2 - B``. A colour is described by non-negative soft bins
+(:func:`colour_bins`): 12 hue bins (hue = angle of ``(A, Y)``, kernel ``cos(dh)**8``) weighted by
+the chroma ``|(A, Y)|``, and 3 lightness bins (dark, mid, light) weighted by the lack of it, so
+different colours are orthogonal rather than opposite and similar ones overlap.
+
+=============  ====  ==============================================================================
+group          dims  what it measures
+=============  ====  ==============================================================================
+background       15  colour bins of the background estimate (middle halves of the four edges)
+object colour    16  colour bins of the mean colour of the salient pixels, and its lightness
+fill              6  spread of L inside the object (shading, patterns); hue variety inside it
+                     (1 - |mean (A, Y)| / mean |(A, Y)|: 0 for one colour, near 1 for rainbow);
+                     fine-scale energy (Laplacian of L) inside and outside the object; direction
+                     of the light inside the object (x and y offset of the L-weighted centroid
+                     from the centroid, over the object's radius)
+shape            10  elongation (2), normalised inertia (log), perimeter^2 / area (log), edge
+                     orientation (axis vs diagonal, 2), filled centre (rings and boxes are
+                     hollow), vertical skew, fourth moments (2: squares, diamonds, discs differ)
+position          3  centroid x, y; salient area
+layout           16  4x4 average of L
+global            4  mean and standard deviation of L; standard deviations of A and Y
+=============  ====  ==============================================================================
+
+The salient pixels ("the object") are those whose RGB distance ``s`` from the background estimate
+is large relative to the most distinct pixel: weight ``clip((s - 0.35 t) / (0.3 t), 0, 1)`` with
+``t = max(max s, 0.25)``, so faint background variations (grain, a vignette, a gradient) stay out
+of the object while faint objects on a plain background are still found. All reductions run along fixed axes of each image, so
+an image's features do not depend on its batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+THUMB = 16
+_F = np.float32
+#: Feature groups: name -> slice of the raw feature vector.
+GROUPS: dict[str, slice] = {
+    "background": slice(0, 15),
+    "object colour": slice(15, 31),
+    "fill": slice(31, 37),
+    "shape": slice(37, 46),
+    "position": slice(46, 49),
+    "layout": slice(49, 65),
+    "global": slice(65, 69),
+}
+N_FEATURES = 69
+_HUE_BINS = np.linspace(0.0, 2.0 * np.pi, 12, endpoint=False)
+_LIGHT_BINS = np.array([0.1, 0.5, 0.9])
+
+
+class _Scratch(threading.local):
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[str, str], np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        size = int(np.prod(shape))
+        key = (name, np.dtype(dtype).str)
+        buf = self.buffers.get(key)
+        if buf is None or buf.size < size:
+            buf = self.buffers[key] = np.empty(max(size, 1), dtype=dtype)
+        return buf[:size].reshape(shape)
+
+
+_SCRATCH = _Scratch()
+
+
+def check_images(images: np.ndarray) -> np.ndarray:
+    """Return ``images`` after checking it is ``uint8 (N, H, W, 3)``.
+
+    Raises:
+        ValueError: Otherwise, saying what was received.
+    """
+    if not isinstance(images, np.ndarray):
+        raise ValueError(f"images must be a numpy array, got {type(images).__name__}")
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            f"images must be uint8 of shape (N, H, W, 3), got {images.dtype} {images.shape}"
+        )
+    if images.shape[1] < 1 or images.shape[2] < 1:
+        raise ValueError(f"images must be at least 1x1 pixels, got {images.shape}")
+    return images
+
+
+def _bins(n_in: int, n_out: int) -> np.ndarray:
+    """Start index of each output bin of an area-average resize from ``n_in`` to ``n_out``."""
+    return (np.arange(n_out) * n_in) // n_out
+
+
+def thumbnail(images: np.ndarray) -> np.ndarray:
+    """``uint8 (N, H, W, 3)`` -> ``float32 (N, 3, 16, 16)`` area-average thumbnail in ``[0, 1]``.
+
+    >>> img = np.zeros((1, 64, 64, 3), np.uint8); img[0, :32, :, 0] = 255
+    >>> t = thumbnail(img); t.shape, float(t[0, 0, :8].mean()), float(t[0, 0, 8:].mean())
+    ((1, 3, 16, 16), 1.0, 0.0)
+    """
+    n, h, w, _ = images.shape
+    if h < THUMB or w < THUMB:  # enlarge by repetition
+        rows = (np.arange(max(h, THUMB)) * h) // max(h, THUMB)
+        cols = (np.arange(max(w, THUMB)) * w) // max(w, THUMB)
+        images = images[:, rows][:, :, cols]
+        n, h, w, _ = images.shape
+    out = np.empty((n, 3, THUMB, THUMB), dtype=_F)
+    fy, fx = h // THUMB, w // THUMB
+    if h % THUMB or w % THUMB or fy * fx > 256:
+        x = images.astype(_F)
+        x = np.add.reduceat(x, _bins(h, THUMB), axis=1)
+        x = np.add.reduceat(x, _bins(w, THUMB), axis=2)
+        counts = (
+            np.diff(np.append(_bins(h, THUMB), h))[:, None]
+            * np.diff(np.append(_bins(w, THUMB), w))[None, :]
+        )
+        out[...] = np.moveaxis(x, 3, 1) / (counts * 255.0).astype(_F)
+        return out
+    if fy == fx == 1:
+        out[...] = np.moveaxis(images, 3, 1)
+        out *= _F(1.0 / 255.0)
+        return out
+    x = images.reshape(n, THUMB, fy, w, 3)
+    acc = _SCRATCH.get("rows", (n, THUMB, w, 3), np.uint16)
+    np.copyto(acc, x[:, :, 0])
+    for j in range(1, fy):
+        acc += x[:, :, j]
+    for c in range(3):
+        plane = acc[..., c]
+        o = out[:, c]
+        np.copyto(o, plane[:, :, 0::fx])
+        for j in range(1, fx):
+            o += plane[:, :, j::fx]
+    out *= _F(1.0 / (255.0 * fy * fx))
+    return out
+
+
+def border_colour(t: np.ndarray) -> np.ndarray:
+    """Background estimate: mean RGB ``(N, 3)`` of the middle halves of the four image edges.
+
+    The corners are left out so that a vignette or an object in a corner barely moves it.
+    """
+    s = t.shape[-1]
+    a, b = s // 4, s - s // 4
+    total = (
+        t[:, :, 0, a:b].sum(axis=2)
+        + t[:, :, -1, a:b].sum(axis=2)
+        + t[:, :, a:b, 0].sum(axis=2)
+        + t[:, :, a:b, -1].sum(axis=2)
+    )
+    return total / _F(4 * (b - a))
+
+
+def saliency(t: np.ndarray, border: np.ndarray) -> np.ndarray:
+    """RGB distance ``(N, S, S)`` of every thumbnail pixel from the border colour."""
+    d = t - border[:, :, None, None].astype(t.dtype)
+    d *= d
+    return np.sqrt(d.sum(axis=1))
+
+
+def subject_mask(sal: np.ndarray, floor: float) -> np.ndarray:
+    """``clip((s - 0.35 t) / (0.3 t), 0, 1)`` with ``t = max(max(s), floor)`` per image."""
+    n = sal.shape[0]
+    top = np.maximum(sal.reshape(n, -1).max(axis=1), floor).astype(sal.dtype)[:, None, None]
+    m = sal - top * sal.dtype.type(0.35)
+    m /= top * sal.dtype.type(0.3)
+    return np.clip(m, 0, 1, out=m)
+
+
+@lru_cache(maxsize=4)
+def _bases(s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Powers 0..4 of centred pixel coordinates ``(5, S)``, and 4x4 block indicators ``(4, S)``."""
+    c = (np.arange(s) + 0.5) / s - 0.5
+    powers = np.stack([c**a for a in range(5)]).astype(_F)
+    blocks = (np.arange(s)[None, :] // (s // 4) == np.arange(4)[:, None]).astype(_F)
+    return powers, blocks
+
+
+def _moments(m: np.ndarray) -> np.ndarray:
+    """Raw moments ``(N, 13)`` of masks ``m (N, S, S)`` over centred pixel coordinates.
+
+    Columns: 1, x, y, x2, y2, xy, x3, y3, x4, y4, x2y, xy2, x2y2 (coordinates in [-0.5, 0.5]).
+    Small contractions use ``einsum`` loops, not BLAS (whose threads stall on a busy machine).
+    """
+    powers, _ = _bases(m.shape[-1])
+    rows = np.einsum("nyx,by->nbx", m, powers)  # (N, 5, S): sum over y of y**b
+    sxy = np.einsum("nbx,ax->nba", rows[:, :3], powers).astype(np.float64)  # sum x**a y**b
+    ry = rows[:, 3:].sum(axis=2).astype(np.float64)  # sum y**3, y**4
+    return np.stack(
+        [
+            sxy[:, 0, 0],
+            sxy[:, 0, 1],
+            sxy[:, 1, 0],
+            sxy[:, 0, 2],
+            sxy[:, 2, 0],
+            sxy[:, 1, 1],
+            sxy[:, 0, 3],
+            ry[:, 0],
+            sxy[:, 0, 4],
+            ry[:, 1],
+            sxy[:, 1, 2],
+            sxy[:, 2, 1],
+            sxy[:, 2, 2],
+        ],
+        axis=1,
+    )
+
+
+def _blocks(img: np.ndarray) -> np.ndarray:
+    """``(N, S, S)`` -> ``(N, 16)`` means of a 4x4 grid of blocks."""
+    n, s, _ = img.shape
+    _, blocks = _bases(s)
+    rows = np.einsum("nyx,iy->nix", img, blocks)
+    cells = np.einsum("nix,jx->nij", rows, blocks).astype(np.float64)
+    return cells.reshape(n, 16) / float((s // 4) ** 2)
+
+
+def colour_bins(rgb: np.ndarray) -> np.ndarray:
+    """Soft colour bins ``(N, 15)`` of colours ``rgb (N, 3)`` in ``[0, 1]`` (see the module doc).
+
+    >>> b = colour_bins(np.array([[0.9, 0.1, 0.1], [0.5, 0.5, 0.5]]))
+    >>> int(b[0].argmax()), int(b[1].argmax())  # red: hue bin 1 (30 deg); grey: "mid" bin 13
+    (1, 13)
+    """
+    rgb = np.asarray(rgb, dtype=np.float64)
+    a = rgb[:, 0] - rgb[:, 1]
+    y = 0.5 * (rgb[:, 0] + rgb[:, 1]) - rgb[:, 2]
+    lum = rgb.mean(axis=1)
+    chroma = np.sqrt(a * a + y * y)
+    hue = np.arctan2(y, a)
+    kernel = np.maximum(np.cos(hue[:, None] - _HUE_BINS[None, :]), 0.0)
+    kernel *= kernel
+    kernel *= kernel
+    kernel *= kernel  # cos**8
+    kernel /= kernel.sum(axis=1, keepdims=True)
+    grey = np.clip(1.0 - chroma / 0.3, 0.0, 1.0)
+    light = np.maximum(1.0 - np.abs(lum[:, None] - _LIGHT_BINS[None, :]) / 0.4, 0.0)
+    return np.concatenate([kernel * chroma[:, None], light * grey[:, None]], axis=1)
+
+
+def features(t: np.ndarray) -> np.ndarray:
+    """Raw features ``float64 (N, 69)`` of thumbnails ``t (N, 3, S, S)`` (see the module table)."""
+    n, _, s, _ = t.shape
+    npx = s * s
+    x = t.reshape(n, 3, npx)
+    border = border_colour(t)
+    m = subject_mask(saliency(t, border), 0.25).reshape(n, npx)
+
+    # weighted and plain channel sums
+    lum = x.sum(axis=1)
+    lum *= _F(1 / 3)
+    opp_a = x[:, 0] - x[:, 1]
+    opp_y = x[:, 0] + x[:, 1]
+    opp_y *= _F(0.5)
+    opp_y -= x[:, 2]
+    chroma = np.sqrt(opp_a * opp_a + opp_y * opp_y)
+    img = lum.reshape(n, s, s)
+    lap = np.abs(
+        img[:, 1:-1, 1:-1] * _F(4.0)
+        - img[:, :-2, 1:-1]
+        - img[:, 2:, 1:-1]
+        - img[:, 1:-1, :-2]
+        - img[:, 1:-1, 2:]
+    )
+    chans = np.empty((n, 8, npx), dtype=_F)
+    chans[:, :3] = x
+    np.multiply(lum, lum, out=chans[:, 3])
+    chans[:, 4] = chroma
+    chans[:, 5] = 0.0
+    chans[:, 5].reshape(n, s, s)[:, 1:-1, 1:-1] = lap
+    np.multiply(opp_a, opp_a, out=chans[:, 6])
+    np.multiply(opp_y, opp_y, out=chans[:, 7])
+    plain = chans.sum(axis=2).astype(np.float64)  # (N, 8)
+    chans *= m[:, None, :]
+    weighted = chans.sum(axis=2).astype(np.float64)  # (N, 8)
+    mom = _moments(m.reshape(n, s, s))
+    powers, _ = _bases(s)
+    lit = np.einsum("nyx,by->nbx", (m * lum).reshape(n, s, s), powers[:2])
+    lit_x = np.einsum("nx,x->n", lit[:, 0], powers[1]).astype(np.float64)
+    lit_y = lit[:, 1].sum(axis=1).astype(np.float64)
+    lit_mass = lit[:, 0].sum(axis=1).astype(np.float64) + 1e-3
+    layout = _blocks(img)
+
+    mass = mom[:, 0] + 1e-3
+    area = mass / npx
+    obj_rgb = weighted[:, :3] / mass[:, None]
+    obj_rgb = np.where((mom[:, 0] > 0.5)[:, None], obj_rgb, border)
+    obj_lum = obj_rgb.mean(axis=1)
+    obj_a = obj_rgb[:, 0] - obj_rgb[:, 1]
+    obj_y = 0.5 * (obj_rgb[:, 0] + obj_rgb[:, 1]) - obj_rgb[:, 2]
+
+    # fill
+    spread = np.sqrt(np.maximum(weighted[:, 3] / mass - obj_lum**2, 0.0))
+    variety = 1.0 - np.sqrt(obj_a**2 + obj_y**2) / (weighted[:, 4] / mass + 0.02)
+    inner = (s - 2) ** 2
+    lap_in = weighted[:, 5] / mass
+    lap_out = (plain[:, 5] - weighted[:, 5]) / (inner - mass + 1.0)
+
+    # shape: central moments and mask edges
+    e = mom / mass[:, None]
+    cx, cy = e[:, 1], e[:, 2]
+    mu20 = e[:, 3] - cx**2
+    mu02 = e[:, 4] - cy**2
+    mu11 = e[:, 5] - cx * cy
+    mu03 = e[:, 7] - 3 * cy * e[:, 4] + 2 * cy**3
+    mu40 = e[:, 8] - 4 * cx * e[:, 6] + 6 * cx**2 * e[:, 3] - 3 * cx**4
+    mu04 = e[:, 9] - 4 * cy * e[:, 7] + 6 * cy**2 * e[:, 4] - 3 * cy**4
+    mu22 = (
+        e[:, 12]
+        - 2 * cy * e[:, 10]
+        - 2 * cx * e[:, 11]
+        + cy**2 * e[:, 3]
+        + cx**2 * e[:, 4]
+        + 4 * cx * cy * e[:, 5]
+        - 3 * cx**2 * cy**2
+    )
+    inertia = mu20 + mu02 + 1e-6
+    radius = np.sqrt(inertia)
+    light = np.stack([(lit_x / lit_mass - cx) / radius, (lit_y / lit_mass - cy) / radius], axis=1)
+    mi = m.reshape(n, s, s)
+    edges = np.empty((n, 4, s - 1, s - 1), dtype=_F)
+    np.subtract(mi[:, :-1, 1:], mi[:, :-1, :-1], out=edges[:, 0])
+    np.subtract(mi[:, 1:, :-1], mi[:, :-1, :-1], out=edges[:, 1])
+    np.subtract(mi[:, 1:, 1:], mi[:, :-1, :-1], out=edges[:, 2])
+    np.subtract(mi[:, 1:, :-1], mi[:, :-1, 1:], out=edges[:, 3])
+    np.abs(edges, out=edges)
+    ed = edges.reshape(n, 4, -1).sum(axis=2, dtype=np.float64)
+    axis_edges = ed[:, 0] + ed[:, 1] + 1e-3
+    shape = np.stack(
+        [
+            (mu20 - mu02) / inertia,
+            2 * mu11 / inertia,
+            np.log(inertia / (area + 1e-3)),
+            np.log(axis_edges**2 / mass / s),
+            (ed[:, 2] + ed[:, 3]) / axis_edges,
+            (ed[:, 0] - ed[:, 1]) / axis_edges,
+            mu03 / inertia**1.5,
+            (mu40 + mu04) / inertia**2,
+            mu22 / inertia**2,
+        ],
+        axis=1,
+    )
+
+    mean_l = (plain[:, 0] + plain[:, 1] + plain[:, 2]) / (3 * npx)
+    mean_a = (plain[:, 0] - plain[:, 1]) / npx
+    mean_y = (0.5 * (plain[:, 0] + plain[:, 1]) - plain[:, 2]) / npx
+    glob = np.stack(
+        [
+            mean_l,
+            np.sqrt(np.maximum(plain[:, 3] / npx - mean_l**2, 0.0)),
+            np.sqrt(np.maximum(plain[:, 6] / npx - mean_a**2, 0.0)),
+            np.sqrt(np.maximum(plain[:, 7] / npx - mean_y**2, 0.0)),
+        ],
+        axis=1,
+    )
+    return np.concatenate(
+        [
+            colour_bins(border),
+            colour_bins(obj_rgb),
+            obj_lum[:, None],
+            np.stack([spread, variety, lap_in, lap_out], axis=1),
+            light,
+            shape,
+            np.stack([cx + 0.5, cy + 0.5, area], axis=1),
+            layout,
+            glob,
+        ],
+        axis=1,
+    )
