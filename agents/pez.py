@@ -1,0 +1,233 @@
+"""PEZ: hard prompts by gradient descent through the CLIP text encoder (Wen et al. 2023).
+
+A white-box baseline for image inversion. ``prompt_len`` soft token embeddings ``P`` are
+optimised with AdamW to minimise ``1 - cos(text(P'), image)``, where ``P'`` is ``P`` projected
+onto the nearest vocabulary embeddings (cosine) at every step; the loss and its gradient are
+computed **at the projected embeddings** and the gradient is applied to the soft ones. The
+result is a projected (hard) prompt decoded to text, with its similarity measured the way a user
+meets it: the decoded text re-tokenised and embedded by the scorer. Decoding can merge tokens, so
+among the projected prompts that set a new best during the search, the one whose decoded text
+scores best is returned.
+
+Works with the open_clip scorer of the real and tiny backends (``backend.scorer.clip`` and
+``backend.scorer.tokenizer``); the shapes world's scorer is not differentiable.
+
+Example::
+
+    from prompt_gym import make_backend
+    from prompt_gym.agents import pez
+    backend = make_backend("tiny")
+    result = pez.invert(backend, images, steps=100)
+    print(result.prompt, result.similarity)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from prompt_gym.backends import RewardBackend
+
+AGENT = "pez"
+
+
+@dataclass
+class PEZResult:
+    """What :func:`invert` found.
+
+    Attributes:
+        prompt: The best hard prompt, decoded.
+        similarity: Mean cosine of ``prompt``'s text embedding (re-tokenised, as the scorer embeds
+            it) to the target image embeddings.
+        initial_prompt: The random prompt the search started from, decoded.
+        initial_similarity: The same measure for ``initial_prompt``.
+        token_ids: Token ids of the projected prompt ``prompt`` was decoded from.
+        history: ``(step, projected-prompt cosine)`` at every step.
+    """
+
+    prompt: str
+    similarity: float
+    initial_prompt: str
+    initial_similarity: float
+    token_ids: list[int]
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+
+def check_backend(backend: RewardBackend) -> Any:
+    """The open_clip model behind ``backend``'s scorer.
+
+    Raises:
+        ValueError: If the scorer is not a differentiable open_clip model (e.g. the shapes world).
+    """
+    clip = getattr(backend.scorer, "clip", None)
+    tokenizer = getattr(backend.scorer, "tokenizer", None)
+    if clip is None or tokenizer is None or not hasattr(clip, "token_embedding"):
+        raise ValueError(
+            f"PEZ needs a differentiable open_clip scorer (backend 'tiny' or a real preset); "
+            f"backend {backend.name!r} has {type(backend.scorer).__name__}. Use --method greedy "
+            "or reinforce instead"
+        )
+    if getattr(clip, "text_pool_type", "argmax") not in ("argmax", "eos"):
+        raise ValueError(f"PEZ supports argmax/eos text pooling, not {clip.text_pool_type!r}")
+    return clip
+
+
+def _encode(clip: Any, embeds: torch.Tensor, ids: torch.Tensor, eot_index: int) -> torch.Tensor:
+    """open_clip's ``encode_text`` from token embeddings: ``(B, P, d) -> (B, D)`` unit vectors."""
+    cast = clip.transformer.get_cast_dtype()
+    x = clip.token_embedding(ids).to(cast)
+    x = torch.cat([x[:, :1], embeds.to(cast), x[:, 1 + embeds.shape[1] :]], dim=1)
+    x = x + clip.positional_embedding.to(cast)
+    x = clip.transformer(x, attn_mask=clip.attn_mask)
+    x = clip.ln_final(x)[:, eot_index]
+    proj = clip.text_projection
+    x = proj(x) if isinstance(proj, torch.nn.Module) else x @ proj
+    return torch.nn.functional.normalize(x.float(), dim=-1)
+
+
+def invert(
+    backend: RewardBackend,
+    images: np.ndarray,
+    prompt_len: int = 16,
+    steps: int = 1000,
+    learning_rate: float = 0.1,
+    weight_decay: float = 0.1,
+    seed: int = 0,
+) -> PEZResult:
+    """Find a hard prompt whose CLIP text embedding matches the target images (PEZ, Alg. 1).
+
+    Args:
+        backend: A backend with an open_clip scorer (``tiny`` or a real preset).
+        images: ``uint8 (N, H, W, 3)`` target images (their mean cosine is maximised).
+        prompt_len: Number of prompt tokens (PEZ: 16).
+        steps: Optimisation steps (PEZ: 3000).
+        learning_rate: AdamW learning rate (PEZ: 0.1).
+        weight_decay: AdamW weight decay (PEZ: 0.1).
+        seed: Seed of the random initial tokens.
+
+    Raises:
+        ValueError: For a scorer without gradients, bad sizes, or images of the wrong type.
+    """
+    clip = check_backend(backend)
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    context = int(clip.positional_embedding.shape[0])
+    if not 1 <= prompt_len <= context - 2 or steps < 1:
+        raise ValueError(f"prompt_len must be in [1, {context - 2}] and steps >= 1")
+    tokenizer = backend.scorer.tokenizer
+    sot, eot = tokenizer.sot_token_id, tokenizer.eot_token_id
+    device = clip.token_embedding.weight.device
+    vocab = clip.token_embedding.weight.detach()[: min(sot, eot)].float()  # no special tokens
+    unit_vocab = torch.nn.functional.normalize(vocab, dim=-1)
+    target = torch.as_tensor(backend.embed_images(images), device=device).float()
+
+    def template(prompt_ids: torch.Tensor) -> torch.Tensor:
+        ids = torch.zeros((1, context), dtype=torch.long, device=device)
+        ids[0, 0], ids[0, 1 : 1 + prompt_len], ids[0, 1 + prompt_len] = sot, prompt_ids, eot
+        return ids
+
+    def text_similarity(texts: list[str]) -> np.ndarray:
+        return (backend.scorer.embed_texts(texts) @ target.cpu().numpy().T).mean(axis=1)
+
+    gen = torch.Generator().manual_seed(seed)
+    init_ids = torch.randint(len(vocab), (prompt_len,), generator=gen).to(device)
+    soft = vocab[init_ids].clone().requires_grad_(True)
+    optimizer = torch.optim.AdamW([soft], lr=learning_rate, weight_decay=weight_decay)
+    best_cos, history, improved = -2.0, [], []
+    for step in range(steps):
+        with torch.no_grad():  # nearest-neighbour projection onto the vocabulary
+            proj_ids = (torch.nn.functional.normalize(soft, dim=-1) @ unit_vocab.T).argmax(-1)
+        hard = vocab[proj_ids].clone().requires_grad_(True)
+        text = _encode(clip, hard[None], template(proj_ids), 1 + prompt_len)
+        cos = (text @ target.T).mean()
+        (grad,) = torch.autograd.grad(1.0 - cos, [hard])
+        soft.grad = grad.to(soft.dtype)  # the gradient at the projection updates the soft prompt
+        optimizer.step()
+        optimizer.zero_grad()
+        history.append((step, cos.item()))
+        if cos.item() > best_cos:
+            best_cos = cos.item()
+            improved.append(proj_ids.tolist())
+    # decoding and re-tokenising can change the ids: keep the improvement that survives it best
+    texts = [decode(tokenizer, ids) for ids in improved]
+    sims = text_similarity(texts)
+    best = int(sims.argmax())
+    initial = decode(tokenizer, init_ids.tolist())
+    return PEZResult(
+        prompt=texts[best],
+        similarity=float(sims[best]),
+        initial_prompt=initial,
+        initial_similarity=float(text_similarity([initial])[0]),
+        token_ids=improved[best],
+        history=history,
+    )
+
+
+def decode(tokenizer: Any, ids: list[int]) -> str:
+    """Text of open_clip token ids, whitespace normalised."""
+    return " ".join(tokenizer.decode(ids).split())
+
+
+def evaluate(
+    env_id: str,
+    episodes: int,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    steps: int = 300,
+    prompt_len: int = 16,
+) -> list[Any]:
+    """PEZ on ImageInversion episodes, scored like the env scores a prompt (``imageprompt-i2i``).
+
+    Episode ``i`` is reset with seed ``seed + i`` (its target and image seeds come from the env);
+    PEZ inverts the target, and the prompt is rendered on the episode's seeds and compared with
+    the target. PEZ's prompt is free text, outside the env's candidate-token actions, so each
+    episode is one step whose reward is that similarity.
+
+    Raises:
+        ValueError: For an id of another family, or a backend without a differentiable scorer.
+    """
+    import gymnasium as gym
+    from prompt_gym.agents import common
+
+    from prompt_gym.envs.image_inversion import ImageInversionCore
+    from prompt_gym.rewards import image_similarity
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if not str(gym.spec(env_id).entry_point).endswith(":ImageInversionEnv"):
+        raise ValueError(f"PEZ inverts images: use an ImageInversion id, not {env_id}")
+    env = gym.make(env_id, **(env_kwargs or {}))
+    core = env.unwrapped.core
+    try:
+        assert isinstance(core, ImageInversionCore)
+        check_backend(core.backend)
+        out = []
+        for i in range(episodes):
+            env.reset(seed=seed + i, options=options)
+            found = invert(core.backend, core.target.image[None], prompt_len, steps, seed=seed + i)
+            seeds = list(core.episode_seeds)
+            result = core.backend.score([found.prompt] * len(seeds), seeds)
+            similarity = image_similarity(result.image_embeds, core.target_embed, result.valid)
+            info = {
+                "prompt": found.prompt,
+                "similarity": similarity,
+                "text_similarity": found.similarity,
+                "target_id": core.target.target_id,
+            }
+            out.append(
+                common.Episode(
+                    obs={},
+                    actions=np.zeros(1, dtype=np.int64),
+                    rewards=np.array([similarity]),
+                    info=info,
+                    seed=seed + i,
+                )
+            )
+        return out
+    finally:
+        env.close()
