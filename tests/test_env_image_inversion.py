@@ -158,3 +158,20 @@ def test_render_shows_target_and_current_side_by_side():
     assert frame.shape == (h, 2 * w + 2, 3) and frame.dtype == np.uint8
     env.step(0)
     assert env.render()[:, w + 2 :].any()
+
+
+def test_target_index_fixes_the_target_across_resets():
+    env = make(target_index=3)
+    ids = {env.reset(seed=s)[1]["target_id"] for s in range(5)}
+    assert ids == {env.core.targets[3].target_id}
+    with pytest.raises(ValueError, match="target_index must be in"):
+        make(target_index=10_000)
+
+
+def test_target_embedding_is_reused_and_equals_a_fresh_one():
+    env = make()
+    env.reset(seed=0, options={"target_index": 2})
+    first = env.core.target_embed
+    env.reset(seed=1, options={"target_index": 2})
+    assert env.core.target_embed is first
+    np.testing.assert_array_equal(first, env.backend.embed_images(env.core.target.image[None])[0])

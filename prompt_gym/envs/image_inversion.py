@@ -40,6 +40,7 @@ class ImageInversionCore(EnvCore):
         level: str = "objects",
         target_set_size: int = 64,
         target_set_seed: int = 0,
+        target_index: int | None = None,
         n_captions: int = 5,
         n_tokens: int = 8,
         max_tokens: int | None = None,
@@ -61,6 +62,11 @@ class ImageInversionCore(EnvCore):
         if key not in backend.shared:
             backend.shared[key] = TargetSet(backend, level, target_set_size, target_set_seed)
         self.targets = backend.shared[key]
+        if target_index is not None and not 0 <= target_index < len(self.targets):
+            raise ValueError(
+                f"target_index must be in [0, {len(self.targets)}), got {target_index}"
+            )
+        self.target_index = target_index
         self.n_captions, self.n_tokens, self.max_tokens = n_captions, n_tokens, max_tokens
         self.reward_mode, self.num_images = reward_mode, num_images
         self.common_random_numbers = common_random_numbers
@@ -96,13 +102,21 @@ class ImageInversionCore(EnvCore):
                     f"target_index must be an int in [0, {len(self.targets)}), got {index!r}"
                 )
             target = self.targets[int(index)]
+        elif self.target_index is not None:
+            target = self.targets[self.target_index]
         else:
             target = self.targets[int(np_random.integers(len(self.targets)))]
         caption_seed = int(np_random.integers(2**31))
         self.episode_seeds = [int(s) for s in np_random.integers(0, 2**31, size=self.num_images)]
 
         self.target = target
-        self.target_embed = self.backend.embed_images(target.image[None])[0]
+        if "target" in options:  # a user image: embed it
+            self.target_embed = self.backend.embed_images(target.image[None])[0]
+        else:  # a target-set image: embed it once per backend
+            embed_key = ("target_embed", id(self.targets), target.target_id)
+            if embed_key not in self.backend.shared:
+                self.backend.shared[embed_key] = self.backend.embed_images(target.image[None])[0]
+            self.target_embed = self.backend.shared[embed_key]
         self.captions = self.backend.caption([target], self.n_captions, caption_seed)[0]
         words = caption_words(self.captions)
         for extra in range(1, EXTRA_CAPTION_ROUNDS + 1):  # too few words: caption some more
@@ -257,6 +271,8 @@ class ImageInversionEnv(PromptEnv):
     ``backend`` (preset name or :class:`~prompt_gym.backends.RewardBackend`; the ``-Shapes-``
     ids use ``"shapes"``), ``level`` (target difficulty: ``objects``, ``attributes``,
     ``background``, ``style``), ``target_set_size`` (64), ``target_set_seed`` (0),
+    ``target_index`` (``None``: draw a target per episode; an index fixes it for every episode,
+    autoresets included, as the paper's per-target learner needs),
     ``n_captions`` (5), ``n_tokens`` (8), ``max_tokens`` (``n_tokens``), ``reward_mode``
     (``"delta"``), ``num_images`` (1), ``common_random_numbers`` (True), ``invalid_action``
     (``"raise"`` or ``"penalize"``), ``invalid_penalty`` (-0.1), ``render_mode``
