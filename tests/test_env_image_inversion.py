@@ -175,3 +175,16 @@ def test_target_embedding_is_reused_and_equals_a_fresh_one():
     env.reset(seed=1, options={"target_index": 2})
     assert env.core.target_embed is first
     np.testing.assert_array_equal(first, env.backend.embed_images(env.core.target.image[None])[0])
+
+
+def test_prompt_space_is_built_once_per_target_unless_resampled():
+    env = make(n_tokens=3)
+    env.reset(seed=0, options={"target_index": 1})
+    words = env.core.words
+    env.reset(seed=5, options={"target_index": 1})
+    assert env.core.words is words  # shared, not rebuilt
+    fresh = ImageInversionEnv(backend="shapes", n_tokens=3, resample_prompt_space=True)
+    fresh.reset(seed=0, options={"target_index": 1})
+    captions = fresh.core.captions
+    fresh.reset(seed=5, options={"target_index": 1})
+    assert fresh.core.captions != captions  # the shapes captioner draws new noise per seed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +42,7 @@ class ImageInversionCore(EnvCore):
         target_set_size: int = 64,
         target_set_seed: int = 0,
         target_index: int | None = None,
+        resample_prompt_space: bool = False,
         n_captions: int = 5,
         n_tokens: int = 8,
         max_tokens: int | None = None,
@@ -67,6 +69,7 @@ class ImageInversionCore(EnvCore):
                 f"target_index must be in [0, {len(self.targets)}), got {target_index}"
             )
         self.target_index = target_index
+        self.resample_prompt_space = resample_prompt_space
         self.n_captions, self.n_tokens, self.max_tokens = n_captions, n_tokens, max_tokens
         self.reward_mode, self.num_images = reward_mode, num_images
         self.common_random_numbers = common_random_numbers
@@ -110,35 +113,53 @@ class ImageInversionCore(EnvCore):
         self.episode_seeds = [int(s) for s in np_random.integers(0, 2**31, size=self.num_images)]
 
         self.target = target
-        if "target" in options:  # a user image: embed it
-            self.target_embed = self.backend.embed_images(target.image[None])[0]
-        else:  # a target-set image: embed it once per backend
-            embed_key = ("target_embed", id(self.targets), target.target_id)
-            if embed_key not in self.backend.shared:
-                self.backend.shared[embed_key] = self.backend.embed_images(target.image[None])[0]
-            self.target_embed = self.backend.shared[embed_key]
-        self.captions = self.backend.caption([target], self.n_captions, caption_seed)[0]
-        words = caption_words(self.captions)
-        for extra in range(1, EXTRA_CAPTION_ROUNDS + 1):  # too few words: caption some more
-            if len(words) >= self.n_tokens:
-                break
-            more = self.backend.caption([target], self.n_captions, caption_seed + extra)[0]
-            self.captions += more
-            words = caption_words(self.captions)
-        if words:
-            sims = self.backend.embed_texts(words) @ self.target_embed
-            order = np.argsort(-sims, kind="stable")[: self.n_tokens]
-            self.words = [words[i] for i in order]
-            self.word_embeds = self.backend.embed_texts(self.words)
-        else:
-            self.words, self.word_embeds = [], np.zeros((0, self.backend.dim), np.float32)
+        user_target = "target" in options
+        if self.resample_prompt_space or user_target:
+            space = self._prompt_space(target, caption_seed)
+        else:  # built once per target, as in the paper, and shared by every env of the backend
+            key = (
+                "prompt_space",
+                id(self.targets),
+                target.target_id,
+                self.n_captions,
+                self.n_tokens,
+            )
+            if key not in self.backend.shared:
+                fixed_seed = zlib.crc32(target.target_id.encode()) & 0x7FFFFFFF
+                self.backend.shared[key] = self._prompt_space(target, fixed_seed)
+            space = self.backend.shared[key]
+        self.target_embed, self.captions, self.words, self.word_embeds = space
+        candidates = np.zeros((self.n_tokens, self.backend.dim), dtype=np.float32)
+        candidates[: len(self.words)] = self.word_embeds
+        self._candidates_obs = np.clip(candidates, -1, 1)
+        self._target_obs = np.clip(self.target_embed, -1, 1).astype(np.float32)
         self.chosen: list[int] = []
         self.similarity = 0.0
         self.current_embed = np.zeros(self.backend.dim, dtype=np.float32)
         self.image_valid = True
+        self._mask = self._compute_mask()
         self.current_seeds = list(self.episode_seeds)
         self.done, self.steps = False, 0
         return self._observe(), self._info()
+
+    def _prompt_space(
+        self, target: Target, caption_seed: int
+    ) -> tuple[np.ndarray, list[str], list[str], np.ndarray]:
+        """Target embedding, captions, the top ``n_tokens`` caption words and their embeddings."""
+        target_embed = self.backend.embed_images(target.image[None])[0]
+        captions = self.backend.caption([target], self.n_captions, caption_seed)[0]
+        words = caption_words(captions)
+        for extra in range(1, EXTRA_CAPTION_ROUNDS + 1):  # too few words: caption some more
+            if len(words) >= self.n_tokens:
+                break
+            captions += self.backend.caption([target], self.n_captions, caption_seed + extra)[0]
+            words = caption_words(captions)
+        if not words:
+            return target_embed, captions, [], np.zeros((0, self.backend.dim), np.float32)
+        sims = self.backend.embed_texts(words) @ target_embed
+        order = np.argsort(-sims, kind="stable")[: self.n_tokens]
+        top = [words[i] for i in order]
+        return target_embed, captions, top, self.backend.embed_texts(top)
 
     # ----------------------------------------------------------------------------------- step
     @property
@@ -147,6 +168,9 @@ class ImageInversionCore(EnvCore):
         return " ".join(self.words[i] for i in self.chosen)
 
     def action_mask(self) -> np.ndarray:
+        return self._mask.copy()
+
+    def _compute_mask(self) -> np.ndarray:
         mask = np.zeros(self.n_tokens + 1, dtype=np.int8)
         if len(self.chosen) < self.max_tokens:
             mask[: len(self.words)] = 1
@@ -173,9 +197,11 @@ class ImageInversionCore(EnvCore):
             self.similarity = image_similarity(result.image_embeds, self.target_embed, result.valid)
             mean = (result.image_embeds * result.valid[:, None]).mean(axis=0)
             norm = float(np.linalg.norm(mean))
-            self.current_embed = (mean / norm if norm > 0 else mean).astype(np.float32)
+            current = mean / norm if norm > 0 else mean
+            self.current_embed = np.clip(current, -1, 1).astype(np.float32)
             self.image_valid = bool(result.valid.all())
             terminated = len(self.chosen) >= self.max_tokens
+            self._mask = self._compute_mask()
         if self.reward_mode == "dense":
             reward = 0.0 if action == self.stop_action else self.similarity
         elif self.reward_mode == "delta":
@@ -186,17 +212,15 @@ class ImageInversionCore(EnvCore):
 
     # ----------------------------------------------------------------------------------- views
     def _observe(self) -> dict[str, np.ndarray]:
-        candidates = np.zeros((self.n_tokens, self.backend.dim), dtype=np.float32)
-        candidates[: len(self.words)] = self.word_embeds
         chosen = np.full(self.max_tokens, self.n_tokens, dtype=np.int64)
         chosen[: len(self.chosen)] = self.chosen
-        return {
-            "target": np.clip(self.target_embed, -1, 1).astype(np.float32),
-            "current": np.clip(self.current_embed, -1, 1).astype(np.float32),
-            "candidates": np.clip(candidates, -1, 1),
+        return {  # fresh arrays every call
+            "target": self._target_obs.copy(),
+            "current": self.current_embed.copy(),
+            "candidates": self._candidates_obs.copy(),
             "chosen": chosen,
-            "action_mask": self.action_mask(),
-            "similarity": np.array([np.clip(self.similarity, -1, 1)], dtype=np.float32),
+            "action_mask": self._mask.copy(),
+            "similarity": np.array([min(1.0, max(-1.0, self.similarity))], dtype=np.float32),
         }
 
     def _info(self) -> dict[str, Any]:
@@ -227,7 +251,10 @@ class ImageInversionEnv(PromptEnv):
     ``n_captions`` captions of the target, their unique words are ranked by scorer (CLIP)
     similarity to the target, and the top ``n_tokens`` become the candidate tokens. While the
     captions hold fewer than ``n_tokens`` unique words, up to 3 more rounds of ``n_captions``
-    captions are drawn, so every slot is normally filled. Each step
+    captions are drawn, so every slot is normally filled. As in the paper, a target's prompt
+    space is built once (caption seed derived from the target id) and reused by every episode on
+    that target; ``resample_prompt_space=True`` re-captions it every episode with a seed from
+    ``np_random``, and a user-supplied target is always captioned afresh. Each step
     appends one candidate (without replacement) to the prompt, the prompt is rendered with
     ``num_images`` seeds, and the images are compared with the target.
 
@@ -272,7 +299,8 @@ class ImageInversionEnv(PromptEnv):
     ids use ``"shapes"``), ``level`` (target difficulty: ``objects``, ``attributes``,
     ``background``, ``style``), ``target_set_size`` (64), ``target_set_seed`` (0),
     ``target_index`` (``None``: draw a target per episode; an index fixes it for every episode,
-    autoresets included, as the paper's per-target learner needs),
+    autoresets included, as the paper's per-target learner needs), ``resample_prompt_space``
+    (False),
     ``n_captions`` (5), ``n_tokens`` (8), ``max_tokens`` (``n_tokens``), ``reward_mode``
     (``"delta"``), ``num_images`` (1), ``common_random_numbers`` (True), ``invalid_action``
     (``"raise"`` or ``"penalize"``), ``invalid_penalty`` (-0.1), ``render_mode``
