@@ -74,8 +74,8 @@ def build_policy(name: str, vocab_size: int, n_positions: int, tokenizer: Any = 
     except OSError as err:
         raise ValueError(
             f"language model {name!r} is not available locally ({err.__class__.__name__}); on a "
-            f"connected machine run `prompt-gym download {name}` (or `huggingface-cli download "
-            f"{name}`), pass a local directory, or use model='tiny'"
+            f"connected machine run `hf download {name}` and copy the Hugging Face cache "
+            "($HF_HOME), pass a local model directory, or use model='tiny'"
         ) from err
     if model.config.vocab_size != vocab_size:
         raise ValueError(

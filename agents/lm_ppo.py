@@ -23,6 +23,7 @@ gives the paper's settings for ``gpt2`` on ``PromptRewriteTokens-v0``.
 Usage::
 
     prompt-gym train --env PromptRewriteTokens-Shapes-v0 --agent lm-ppo
+    # Promptist's settings (see promptist_args) in a YAML of Args fields, with your SFT pairs:
     prompt-gym train --env PromptRewriteTokens-v0 --agent lm-ppo --config promptist.yaml
 """
 
@@ -55,6 +56,7 @@ from prompt_gym.agents.lm_rollout import (
     LMPolicy,
     TokenSpace,
     episode_rows,
+    evaluate_model,
     make_venv,
     model_rewriter,
     random_rewriter,
@@ -241,20 +243,26 @@ def resolve_device(name: str) -> torch.device:
 
 
 # ===================================================================================== sft
-def sft_pairs(args: Args, venv: gym.vector.VectorEnv, run_dir: Path) -> list[tuple[str, str]]:
-    """The SFT pairs: ``args.sft``, or generated on the shapes world (saved in the run dir).
+def check_sft_source(args: Args, venv: gym.vector.VectorEnv) -> None:
+    """A real backend needs ``sft`` pairs (or ``sft_init``, or ``sft_steps=0``).
 
     Raises:
-        ValueError: On a real backend without ``--sft``.
+        ValueError: If SFT would run without pairs on a backend that cannot generate them.
     """
+    wants_pairs = args.sft_steps > 0 and args.sft is None and args.sft_init is None
+    if wants_pairs and not is_shapes(venv.unwrapped.backend):
+        raise ValueError(
+            f"{args.env_id} needs SFT pairs: pass sft=PAIRS.jsonl (lines of "
+            '{"source": plain prompt, "target": engineered prompt}), sft_init=SFT.pt, or '
+            "sft_steps=0 to start PPO from the model as loaded"
+        )
+
+
+def sft_pairs(args: Args, venv: gym.vector.VectorEnv, run_dir: Path) -> list[tuple[str, str]]:
+    """The SFT pairs: ``args.sft``, or generated on the shapes world (saved in the run dir)."""
     if args.sft is not None:
         return lm_sft.read_pairs(args.sft)
     core = venv.unwrapped.cores[0]
-    if not is_shapes(core.backend):
-        raise ValueError(
-            f"{args.env_id} needs SFT pairs: pass sft=PAIRS.jsonl (lines of "
-            '{"source": plain prompt, "target": engineered prompt}) or sft_steps=0'
-        )
     prompts = core.prompts[: args.sft_pair_prompts]
     pairs = lm_sft.shapes_pairs(
         core.backend,
@@ -289,7 +297,8 @@ def run_sft(
         log=lambda step, loss: log.scalars({"sft/loss": loss}, step) if step % 10 == 0 else None,
     )
     after = lm_sft.eval_sft_loss(policy, data, space.vocab)
-    log.text("text/sft_pairs", rewrites_markdown([(s, t, float("nan")) for s, t in pairs[:8]]), 0)
+    table = ["| source | target |", "|---|---|", *(f"| {s} | {t} |" for s, t in pairs[:8])]
+    log.text("text/sft_pairs", "\n".join(table), 0)
     return {"sft_loss_before": before, "sft_loss_after": after, "sft_steps": len(curve)}
 
 
@@ -447,6 +456,8 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     venv = make_venv(args.env_id, args.num_envs, kwargs)
     space = TokenSpace.of(venv)
     backend = venv.unwrapped.backend
+    if resume is None:
+        check_sft_source(args, venv)
     ckpt: dict[str, Any] | None = None
     if resume is not None:
         run_dir = Path(resume)
@@ -655,7 +666,7 @@ def evaluate(
     """Evaluation episodes of a checkpoint's policy (what ``prompt-gym eval`` reports).
 
     Episode ``i`` is reset with seed ``seed + i``; the rewrite is decoded whole (greedy, or
-    sampled) and replayed through the env, ``64`` episodes at a time.
+    sampled) and replayed through the env, 64 episodes at a time.
 
     Args:
         path: A run directory or checkpoint file.
@@ -666,13 +677,6 @@ def evaluate(
         env_id: Env id (default: the run's).
         greedy: Greedy decoding (default) or sampling.
     """
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
     model, args = load_model(path)
     kwargs = env_kwargs(args) if kwargs is None else dict(kwargs)
-    venv = make_venv(env_id or args.env_id, min(64, episodes), kwargs)
-    try:
-        rewriter = model_rewriter(model, TokenSpace.of(venv), greedy=greedy)
-        return run_rewriter(venv, rewriter, list(range(seed, seed + episodes)))
-    finally:
-        venv.close()
+    return evaluate_model(model, env_id or args.env_id, kwargs, episodes, seed, greedy)

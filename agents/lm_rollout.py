@@ -258,8 +258,14 @@ def evaluate_model(
     greedy: bool = True,
     batch: int = 64,
 ) -> list[common.Episode]:
-    """Decoding episodes on the test split: episode ``i`` is reset with seed ``seed + i``."""
-    venv = make_venv(env_id, min(batch, episodes), {"split": "test", **kwargs})
+    """Decoding episodes of an LM: episode ``i`` is reset with seed ``seed + i``.
+
+    ``kwargs`` are the env's (add ``split="test"`` for the held-out prompts); ``batch`` episodes
+    run at a time.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    venv = make_venv(env_id, min(batch, episodes), kwargs)
     try:
         space = TokenSpace.of(venv)
         seeds = list(range(seed, seed + episodes))

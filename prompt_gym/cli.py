@@ -1,4 +1,4 @@
-"""``prompt-gym``: list what is installed, measure throughput, fetch models.
+"""``prompt-gym``: train and evaluate agents, invert images, rewrite prompts, list, bench, download.
 
 Each sub-command is a function ``cmd_<name>(args) -> int``; the parser is built in one place.
 """
@@ -86,8 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("name")
     download.set_defaults(fn=cmd_download)
     from prompt_gym.agents_registry import add_agent_commands
+    from prompt_gym.practitioner import add_practitioner_commands
 
     add_agent_commands(sub)
+    add_practitioner_commands(sub)
     return parser
 
 

@@ -1,0 +1,268 @@
+"""``prompt-gym invert`` and ``prompt-gym rewrite``: the two commands for practitioners.
+
+* ``invert IMAGE``: a prompt that reproduces an image (PNG/JPG), by the greedy caption-word
+  search (default), PEZ (gradient through the CLIP text encoder; real and tiny backends), or a
+  short per-target REINFORCE run. Prints the prompt and the similarity of its regenerated image
+  to the target, writes the prompt to ``--out`` and the regenerated image beside it.
+* ``rewrite "PROMPT"``: a better prompt and its reward parts; with ``--checkpoint`` an LM-PPO
+  run rewrites it, otherwise the greedy modifier search (the baseline) does.
+
+The agents need the ``agents`` extra; they are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+INVERT_METHODS = ("greedy", "pez", "reinforce")
+INVERT_ID = "ImageInversion-v0"
+REWRITE_ID = "PromptRewrite-v0"
+
+
+# ===================================================================================== helpers
+def load_image(path: str | Path) -> np.ndarray:
+    """A PNG/JPG file as ``uint8 (H, W, 3)``.
+
+    Raises:
+        ValueError: If the file is missing or is not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no image at {path}")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except UnidentifiedImageError as err:
+        raise ValueError(f"{path} is not an image PIL can read") from err
+
+
+def save_image(image: np.ndarray, path: Path) -> Path:
+    """Write ``uint8 (H, W, 3)`` as PNG."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
+    return path
+
+
+def _backend(name: str | None, env_id: str) -> Any:
+    import gymnasium as gym
+
+    import prompt_gym  # noqa: F401  (registers the ids)
+    from prompt_gym.backends.factory import shared_backend
+
+    return shared_backend(name or gym.spec(env_id).kwargs["backend"])
+
+
+def _agents(what: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(f"prompt_gym.agents.{what}")
+    except ImportError as err:
+        raise ValueError(
+            f"this command needs the 'agents' extra: pip install 'prompt-gym[agents]' ({err})"
+        ) from err
+
+
+# ===================================================================================== invert
+def invert_greedy(backend: Any, image: np.ndarray, seed: int) -> tuple[str, dict[str, Any]]:
+    """Greedy caption-word search on ImageInversion with the image as the target."""
+    import gymnasium as gym
+
+    greedy = _agents("greedy")
+    env = gym.make(INVERT_ID, backend=backend)
+    agent = greedy.GreedyAgent(env)
+    obs, info = env.reset(seed=seed, options={"target": image})
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(agent.act(obs, info))
+        done = terminated or truncated
+    env.close()
+    return info["prompt"], {"candidates": info["candidates"]}
+
+
+def invert_pez(
+    backend: Any, image: np.ndarray, seed: int, steps: int, prompt_len: int
+) -> tuple[str, dict[str, Any]]:
+    """PEZ through the backend's CLIP text encoder."""
+    result = _agents("pez").invert(
+        backend, image[None], prompt_len=prompt_len, steps=steps, seed=seed
+    )
+    return result.prompt, {
+        "text_image_similarity": result.similarity,
+        "initial_text_image_similarity": result.initial_similarity,
+    }
+
+
+def invert_reinforce(
+    backend: Any, image: np.ndarray, seed: int, steps: int
+) -> tuple[str, dict[str, Any]]:
+    """A short per-target REINFORCE run (the ImagePrompt learner of ``agents/reinforce.py``).
+
+    Uses that module's candidate-scoring policy, its update and its running baseline on episodes
+    whose target is the image; returns the best prompt seen (training or the final greedy one).
+    """
+    import gymnasium as gym
+    import torch
+
+    common, reinforce = _agents("common"), _agents("reinforce")
+    args = reinforce.Args(env_id=INVERT_ID, seed=seed, total_timesteps=steps)
+    common.seed_everything(seed, args.torch_threads)
+    venv = gym.make_vec(
+        INVERT_ID, num_envs=args.num_envs, vectorization_mode="vector_entry_point", backend=backend
+    )
+    reinforce.check_spaces(args, venv.single_observation_space, venv.single_action_space)
+    model = reinforce.make_model(args, venv.single_observation_space, venv.single_action_space)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate)
+    baseline = reinforce.RunningBaseline(args.baseline_decay)
+    sample = reinforce.make_policy(model, args.mask_actions, deterministic=False)
+    options = {"target": image}
+    best: list[dict[str, Any]] = []
+    done_steps, update = 0, 0
+    try:
+        while done_steps < steps:
+            seeds = common.episode_seeds(seed, update, args.num_envs)
+            episodes = common.collect_episodes(venv, sample, seeds, options)
+            reinforce.update(args, model, optimizer, baseline, episodes)
+            best = common.top_prompts(best, episodes, k=1)
+            done_steps += sum(e.length for e in episodes)
+            update += 1
+        greedy = reinforce.make_policy(model, args.mask_actions, deterministic=True)
+        final = common.collect_episodes(venv, greedy, [seed] * args.num_envs, options)
+        best = common.top_prompts(best, final[:1], k=1)
+    finally:
+        venv.close()
+    return best[0]["prompt"], {"updates": update, "env_steps": done_steps}
+
+
+def cmd_invert(args: argparse.Namespace) -> int:
+    """Find a prompt for an image; print it and its similarity, save it and the regenerated image."""
+    if args.method not in INVERT_METHODS:
+        raise ValueError(f"--method must be one of {INVERT_METHODS}, got {args.method!r}")
+    image = load_image(args.image)
+    backend = _backend(args.backend, INVERT_ID)
+    if args.method == "pez":
+        _agents("pez").check_backend(backend)  # fail before any work
+        prompt, extra = invert_pez(backend, image, args.seed, args.steps or 1000, args.prompt_len)
+    elif args.method == "reinforce":
+        prompt, extra = invert_reinforce(backend, image, args.seed, args.steps or 2000)
+    else:
+        prompt, extra = invert_greedy(backend, image, args.seed)
+    result = backend.score([prompt], [args.seed], return_images=True)
+    target = backend.embed_images(image[None])[0]
+    similarity = float(result.image_embeds[0] @ target)
+    out = Path(args.out) if args.out else Path(args.image).with_suffix(".prompt.txt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(prompt + "\n", encoding="utf-8")
+    png = save_image(result.images[0], out.with_suffix(".png"))
+    print(f"prompt: {prompt}")
+    print(
+        f"similarity: {similarity:.4f} (image-image cosine of the regenerated image, seed {args.seed})"
+    )
+    for key, value in extra.items():
+        print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+    print(f"wrote {out} and {png}")
+    return 0
+
+
+# ===================================================================================== rewrite
+def rewrite_with_checkpoint(
+    prompt: str, checkpoint: str, backend: str | None, seed: int, sample: bool
+) -> dict[str, Any]:
+    """Rewrite ``prompt`` with an LM-PPO run's policy and score it on the run's env."""
+    import torch
+
+    lm_ppo, lm_rollout = _agents("lm_ppo"), _agents("lm_rollout")
+    model, run_args = lm_ppo.load_model(checkpoint)
+    kwargs = lm_ppo.env_kwargs(run_args)
+    if backend is not None:
+        kwargs["backend"] = backend
+    probe = lm_rollout.make_venv(run_args.env_id, 1, kwargs)
+    kwargs["max_new_tokens"] = lm_rollout.TokenSpace.of(
+        probe
+    ).max_new  # the longest rewrite allowed
+    probe.close()
+    venv = lm_rollout.make_venv(run_args.env_id, 1, kwargs)
+    try:
+        space = lm_rollout.TokenSpace.of(venv)
+        torch.manual_seed(seed)
+        rewriter = lm_rollout.model_rewriter(model, space, greedy=not sample)
+        (episode,) = lm_rollout.run_rewriter(venv, rewriter, [seed], [prompt])
+    finally:
+        venv.close()
+    return episode.info
+
+
+def rewrite_greedy(prompt: str, backend: str | None, seed: int) -> dict[str, Any]:
+    """The greedy modifier search on PromptRewrite (the baseline)."""
+    import gymnasium as gym
+
+    import prompt_gym  # noqa: F401
+
+    greedy = _agents("greedy")
+    kwargs = {} if backend is None else {"backend": backend}
+    env = gym.make(REWRITE_ID, **kwargs)
+    agent = greedy.GreedyAgent(env)
+    obs, info = env.reset(seed=seed, options={"prompt": prompt})
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(agent.act(obs, info))
+        done = terminated or truncated
+    env.close()
+    return info
+
+
+def cmd_rewrite(args: argparse.Namespace) -> int:
+    """Print the rewritten prompt and its reward parts."""
+    if not args.prompt.strip():
+        raise ValueError("the prompt is empty")
+    if args.checkpoint:
+        info = rewrite_with_checkpoint(
+            args.prompt, args.checkpoint, args.backend, args.seed, args.sample
+        )
+        how = f"LM-PPO policy of {args.checkpoint} ({'sampled' if args.sample else 'greedy decoding'})"
+    else:
+        info = rewrite_greedy(args.prompt, args.backend, args.seed)
+        how = "greedy modifier search (no --checkpoint)"
+    print(f"rewrite: {info['prompt']}")
+    print(
+        f"reward: {info['reward']:.4f} (relevance {info['relevance']:.4f}, "
+        f"aesthetic {info['aesthetic']:.4f}; seed {args.seed})"
+    )
+    print(f"by: {how}")
+    return 0
+
+
+# ===================================================================================== parser
+def add_practitioner_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``invert`` and ``rewrite``."""
+    inv = sub.add_parser("invert", help="find a prompt that reproduces an image")
+    inv.add_argument("image", help="a PNG or JPG file")
+    inv.add_argument("--backend", help=f"backend preset (default: {INVERT_ID}'s, sd-turbo)")
+    inv.add_argument("--method", choices=INVERT_METHODS, default="greedy")
+    inv.add_argument(
+        "--out", help="prompt file (default IMAGE.prompt.txt); the regenerated image goes beside it"
+    )
+    inv.add_argument(
+        "--steps", type=int, help="PEZ steps (default 1000) or REINFORCE env steps (2000)"
+    )
+    inv.add_argument("--prompt-len", type=int, default=16, help="PEZ prompt tokens (16)")
+    inv.add_argument("--seed", type=int, default=0, help="seed of the search and the regeneration")
+    inv.set_defaults(fn=cmd_invert)
+
+    rw = sub.add_parser("rewrite", help="rewrite a prompt for better images")
+    rw.add_argument("prompt")
+    rw.add_argument("--checkpoint", help="an LM-PPO run directory or checkpoint file")
+    rw.add_argument(
+        "--backend", help=f"backend preset (default: the run's, or {REWRITE_ID}'s without one)"
+    )
+    rw.add_argument("--seed", type=int, default=0, help="seed of the images that score it")
+    rw.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    rw.set_defaults(fn=cmd_rewrite)
