@@ -21,20 +21,28 @@ import prompt_gym  # noqa: F401  (registers the ids)
 from prompt_gym.throughput import backend_throughput, replay_hit_rate
 
 
-def main() -> int:
-    """Parse arguments, measure, print a table (and JSON with ``--json``)."""
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, measure, print a table (and JSON with ``--json``).
+
+    Any backend other than ``shapes`` is handed, with every argument, to
+    ``benchmarks/diffusion_throughput.py`` (which also takes ``--taesd``, ``--compile`` and
+    ``--device``).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="shapes")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="write the figures here too")
-    args, rest = parser.parse_known_args()
+    args, rest = parser.parse_known_args(argv)
     if args.backend != "shapes":
         sys.path.insert(0, str(Path(__file__).parent))
         import diffusion_throughput
 
-        sys.argv = [sys.argv[0], "--backend", args.backend, *rest]
-        return int(diffusion_throughput.main() or 0)
+        diffusion_throughput.main(argv)
+        return 0
+    if rest:
+        parser.error(f"unrecognized arguments for the shapes backend: {' '.join(rest)}")
 
     print(
         f"# backend throughput: {args.backend}, {platform.processor() or platform.machine()}, python {platform.python_version()}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -34,3 +35,19 @@ def test_tiny_benchmark_runs_on_cpu(capsys) -> None:
         ["--backend", "tiny", "--batch-sizes", "2", "--taesd", "off", "--repeats", "1"]
     )
     assert len(out) == 1 and "img/s" in capsys.readouterr().out
+
+
+def test_backend_throughput_hands_every_argument_to_the_diffusion_benchmark(
+    tmp_path: Path, capsys
+) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "backend_throughput", SCRIPT.with_name("backend_throughput.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "rows.json"
+    argv = ["--backend", "tiny", "--batch-sizes", "2", "--repeats", "1", "--taesd", "off"]
+    assert module.main([*argv, "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["batch_size"] for r in rows] == [2] and rows[0]["taesd"] is False
+    assert "img/s" in capsys.readouterr().out
