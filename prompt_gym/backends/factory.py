@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
+from prompt_gym.backends.protocols import Target
 from prompt_gym.backends.registry import BACKENDS, resolve
 from prompt_gym.backends.reward_backend import RewardBackend
 
 _BACKEND_OPTIONS = ("cache_dir", "memory_cache_size", "keep_images")
+
+
+class LazyCaptioner:
+    """A captioner built on its first use.
+
+    Only ImageInversion captions (to build its prompt spaces); the rewrite envs never do, so a
+    backend does not load BLIP (about 1 GB) until an env asks for captions, and a machine that
+    lacks the captioner's weights can still run the rewrite envs. A missing captioner raises its
+    :class:`~prompt_gym.backends.real.loading.ModelNotFoundError` at that first use (an
+    ImageInversion ``reset``), before any image is generated.
+
+    Args:
+        build: Makes the captioner.
+    """
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._captioner: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the captioner has been built."""
+        return self._captioner is not None
+
+    def caption(self, targets: Sequence[Target], n: int, seed: int = 0) -> list[list[str]]:
+        """``n`` captions per target from the underlying captioner (built now if needed)."""
+        if self._captioner is None:
+            self._captioner = self._build()
+        return self._captioner.caption(targets, n, seed)
 
 
 def _accepted(factory: Any) -> set[str] | None:
@@ -64,11 +95,11 @@ def make_backend(name: str = "shapes", **overrides: Any) -> RewardBackend:
             )
         for kind in takers:
             kwargs[kind].setdefault(key, value)
-    components = {kind: factories[kind](**kwargs[kind]) for kind in factories}
+    captioner = LazyCaptioner(lambda: factories["captioner"](**kwargs["captioner"]))
     backend = RewardBackend(
-        components["generator"],
-        components["scorer"],
-        components["captioner"],
+        factories["generator"](**kwargs["generator"]),
+        factories["scorer"](**kwargs["scorer"]),
+        captioner,
         name=name,
         version=preset.version,
         **options,
