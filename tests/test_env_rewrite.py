@@ -8,6 +8,7 @@ from fakes import fake_backend
 
 from prompt_gym.envs.prompt_rewrite import PromptRewriteEnv
 from prompt_gym.envs.prompt_rewrite_tokens import PromptRewriteTokensEnv
+from prompt_gym.envs.rewrite_reward import seed_tuples
 from prompt_gym.envs.tokenizers import WordTokenizer
 from prompt_gym.rewards import RewriteScores, promptist_v1
 
@@ -53,16 +54,37 @@ def test_rewrite_reward_is_promptist_v1_on_shared_seeds():
 
 
 def test_source_side_is_cached_across_episodes():
-    env = rewrite_env(num_images=2, prompts=["a red circle"])
-    env.reset(seed=0)
-    env.step(env.core.stop_action)
-    seeds = env.core.seeds
-    env.reset(seed=0)  # same prompt and seeds: x is a cache hit
-    hits = env.backend.stats.memory_hits
-    env.step(0)
-    env.step(env.core.stop_action)
-    assert env.core.seeds == seeds
-    assert env.backend.stats.memory_hits - hits == 2  # x on both seeds
+    env = rewrite_env(num_images=2, prompts=["a red circle"], seed_pool=2)
+    x_hits = 0
+    seen = set()
+    for seed in range(12):  # different reset seeds: episodes share only the pool
+        env.reset(seed=seed)
+        hits = env.backend.stats.memory_hits
+        env.step(seed % 3)
+        env.step(env.core.stop_action)
+        assert tuple(env.core.seeds) in {tuple(map(int, t)) for t in seed_tuples(2, 2)}
+        if tuple(env.core.seeds) in seen:
+            x_hits += 1
+            assert env.backend.stats.memory_hits - hits >= 2  # x on both seeds
+        seen.add(tuple(env.core.seeds))
+    assert x_hits == 10  # every episode after the first one on each of the 2 tuples
+
+
+def test_seed_pool_is_shared_by_envs_and_none_draws_fresh_seeds():
+    a, b = rewrite_env(seed_pool=4), rewrite_env(seed_pool=4)
+    pool = {tuple(map(int, t)) for t in seed_tuples(4, 2)}
+    for s in range(20):
+        a.reset(seed=s)
+        b.reset(seed=1000 + s)
+        assert tuple(a.core.seeds) in pool and tuple(b.core.seeds) in pool
+    fresh = rewrite_env(seed_pool=None)
+    drawn = set()
+    for s in range(20):
+        fresh.reset(seed=s)
+        drawn.add(tuple(fresh.core.seeds))
+    assert len(drawn) == 20 and not drawn & pool
+    with pytest.raises(ValueError, match="seed_pool"):
+        rewrite_env(seed_pool=0)
 
 
 def test_masks_forbid_repeats_and_clip_overflow():
@@ -168,3 +190,20 @@ def test_word_tokenizer_round_trip():
     assert ids[-1] == tok.unk_token_id
     assert tok.decode(ids) == "a red circle, vivid"
     assert np.all(np.array(ids[:-1]) > 1)
+
+
+def test_tiny_backend_reports_clip_overflow_of_a_long_rewrite():
+    """A rewrite past 77 CLIP tokens is scored as the text encoder sees it and reported."""
+    pytest.importorskip("diffusers")
+    import gymnasium as gym
+
+    for new_tokens, truncated in ((75, 0), (80, 5)):
+        env = gym.make("PromptRewriteTokens-v0", backend="tiny", max_new_tokens=new_tokens)
+        env.reset(seed=0, options={"prompt": "a red circle"})
+        (red,) = env.unwrapped.core.tokenizer.encode(" red")
+        terminated = False
+        while not terminated:
+            _, _, terminated, _, info = env.step(red)
+        assert info["prompt"] == " ".join(["red"] * new_tokens) and info["length_limit"]
+        assert info["prompt_tokens"] == new_tokens + 2  # the generator's count, BOS/EOS included
+        assert info["truncated_tokens"] == truncated == max(0, info["prompt_tokens"] - 77)

@@ -31,6 +31,7 @@ class PromptRewriteCore(EnvCore):
         max_modifiers: int = 4,
         reward: str = "promptist-v1",
         num_images: int = 2,
+        seed_pool: int | None = 16,
         invalid_action: str = "raise",
         invalid_penalty: float = -1.0,
     ) -> None:
@@ -42,7 +43,7 @@ class PromptRewriteCore(EnvCore):
                 f"max_modifiers must be in [1, {len(self.modifiers)}], got {max_modifiers}"
             )
         self.max_modifiers = max_modifiers
-        self.judge = RewriteJudge(backend, reward, num_images)
+        self.judge = RewriteJudge(backend, reward, num_images, seed_pool)
         self.max_steps = 2 * (max_modifiers + 1)
         n_mod, dim = len(self.modifiers), backend.dim
         self.stop_action = n_mod
@@ -173,7 +174,8 @@ class PromptRewriteEnv(PromptEnv):
     invalid action is a no-op rewarded ``invalid_penalty`` (default ``-1.0``).
 
     ## Starting State
-    ``y = x``; the prompt and the episode's image seeds are drawn from ``np_random``.
+    ``y = x``; the prompt and the episode's image seeds (a tuple of the fixed pool) are drawn from
+    ``np_random``.
 
     ## Episode End
     Terminated on STOP or when ``max_modifiers`` modifiers are appended. Truncated after
@@ -182,7 +184,9 @@ class PromptRewriteEnv(PromptEnv):
     ## Arguments
     ``backend``, ``prompts`` (list or file), ``split`` (``train``/``test``/``all``),
     ``modifiers`` (list or file), ``max_modifiers`` (4), ``reward`` (``promptist-v1``),
-    ``num_images`` (2), ``invalid_action`` (``raise``/``penalize``), ``invalid_penalty``,
+    ``num_images`` (2), ``seed_pool`` (16 fixed seed tuples shared by every env, so the images of
+    ``x`` are cache hits after their first use; ``None``: fresh seeds every episode),
+    ``invalid_action`` (``raise``/``penalize``), ``invalid_penalty``,
     ``render_mode`` (``rgb_array``: images of ``x`` and ``y`` side by side). Reset option
     ``prompt`` sets ``x``.
 

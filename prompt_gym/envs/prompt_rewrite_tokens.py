@@ -39,6 +39,7 @@ class PromptRewriteTokensCore(EnvCore):
         max_source_tokens: int = 32,
         reward: str = "promptist-v1",
         num_images: int = 2,
+        seed_pool: int | None = 16,
         invalid_action: str = "raise",
         invalid_penalty: float = -1.0,
     ) -> None:
@@ -66,7 +67,7 @@ class PromptRewriteTokensCore(EnvCore):
             raise ValueError(
                 f"{len(too_long)} prompts exceed max_source_tokens={max_source_tokens}, e.g. {too_long[0]!r}"
             )
-        self.judge = RewriteJudge(backend, reward, num_images)
+        self.judge = RewriteJudge(backend, reward, num_images, seed_pool)
         vocab = tokenizer.vocab_size
         self.pad_id, self.sep_id = vocab, vocab + 1
         self.length = max_source_tokens + 1 + hi
@@ -186,7 +187,8 @@ class PromptRewriteTokensEnv(PromptEnv):
 
     ## Starting State
     An empty continuation. The prompt, ``max_new_tokens`` (drawn from the range when one is
-    given; Promptist draws 15..75) and the image seeds come from ``np_random``.
+    given; Promptist draws 15..75) and the image seeds (a tuple of the fixed pool) come from
+    ``np_random``.
 
     ## Episode End
     Terminated on EOS or when the continuation reaches the episode's ``max_new_tokens``
@@ -196,7 +198,9 @@ class PromptRewriteTokensEnv(PromptEnv):
     ## Arguments
     ``backend``, ``tokenizer``, ``prompts``, ``split``, ``max_new_tokens`` (int or
     ``(lo, hi)``, default ``(15, 75)``), ``max_source_tokens`` (32), ``reward``
-    (``promptist-v1``), ``num_images`` (2), ``invalid_action``, ``invalid_penalty``,
+    (``promptist-v1``), ``num_images`` (2), ``seed_pool`` (16; as in
+    :class:`~prompt_gym.envs.prompt_rewrite.PromptRewriteEnv`), ``invalid_action``,
+    ``invalid_penalty``,
     ``render_mode``. Reset option ``prompt`` sets ``x``.
 
     ## Info keys
