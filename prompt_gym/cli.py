@@ -28,6 +28,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:20s} {parts:45s} {preset.description}")
     for kind, table in COMPONENTS.items():
         print(f"{kind} presets: {', '.join(table)}")
+    from prompt_gym.backends.real.presets import model_table
+
+    print("model weights (`prompt-gym download NAME`; tiny and shapes need none):")
+    for row in model_table():
+        print(
+            f"  {row['kind']:15s} {row['name']:19s} {row['size']:46s} {row['licence']:38s} "
+            f"{row['source']}"
+        )
     print("reward configs:")
     for name in ["imageprompt-i2i", *REWARD_CONFIGS]:
         lo, hi = REWARD_RANGES[name]

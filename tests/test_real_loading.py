@@ -182,10 +182,58 @@ def test_download_fetches_each_component_into_the_model_dir_layout(tmp_path, mon
         ),
         (
             "file",
-            "trl-lib/ddpo-aesthetic-predictor",
-            "aesthetic-model.pth",
+            "camenduru/improved-aesthetic-predictor",
+            "sac+logos+ava1-l14-linearMSE.pth",
             f"{d}/laion-aesthetic-v2",
         ),
         ("snapshot", "Salesforce/blip-image-captioning-base", f"{d}/blip-base"),
     ]
     assert len(paths) == 5
+
+
+def test_captioner_is_built_only_when_an_env_captions(offline_empty_model_dir) -> None:
+    """The rewrite envs never caption: a missing BLIP does not stop them, and is not loaded."""
+    pytest.importorskip("transformers")
+    import gymnasium as gym
+
+    import prompt_gym
+    from prompt_gym.backends.factory import LazyCaptioner
+
+    backend = prompt_gym.make_backend("shapes", captioner="blip-base")
+    assert isinstance(backend.captioner, LazyCaptioner) and not backend.captioner.loaded
+    env = gym.make("PromptRewrite-Shapes-v0", backend=backend)
+    env.reset(seed=0)
+    _, _, terminated, _, info = env.step(env.action_space.n - 1)  # STOP
+    assert terminated and np.isfinite(info["reward"]) and not backend.captioner.loaded
+    env = gym.make("ImageInversion-Shapes-v0", backend=backend)
+    with pytest.raises(ModelNotFoundError, match="captioner model 'blip-base'"):
+        env.reset(seed=0)
+
+
+def test_inversion_builds_the_captioner_once() -> None:
+    import gymnasium as gym
+
+    import prompt_gym
+
+    backend = prompt_gym.make_backend("shapes")
+    env = gym.make("ImageInversion-Shapes-v0", backend=backend)
+    env.reset(seed=0)
+    built = backend.captioner._captioner
+    assert backend.captioner.loaded
+    env.reset(seed=1)
+    assert backend.captioner._captioner is built
+
+
+def test_every_downloadable_preset_lists_its_size_and_licence(capsys) -> None:
+    from prompt_gym.cli import main
+
+    rows = presets.model_table()
+    names = {r["name"] for r in rows}
+    assert {"sd-turbo", "sdxl-turbo", "sd15", "taesd", "clip-b32", "clip-l14"} <= names
+    assert {"laion-aesthetic-v2", "blip-base", "blip-large"} <= names and "tiny" not in names
+    for row in rows:
+        assert row["size"] and row["licence"] and row["source"], row
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for row in rows:
+        assert f"{row['name']}" in out and row["licence"] in out

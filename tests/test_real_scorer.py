@@ -157,3 +157,21 @@ def test_config_and_factories(scorer: OpenClipScorer) -> None:
     assert inspect.signature(clip_b32).parameters["aesthetic_head"].default is None
     assert "resolution" not in inspect.signature(clip_b32).parameters
     assert tiny_scorer(device="cpu").clip is scorer.clip  # shared per process
+
+
+def test_preset_head_is_checked_against_the_pinned_digest(tmp_path, monkeypatch) -> None:
+    """The default head (``laion-aesthetic-v2``) is verified by its sha256 before loading."""
+    from prompt_gym.backends.real import presets
+    from prompt_gym.backends.real.aesthetic_head import resolve_head
+
+    preset = presets.AESTHETIC_HEADS["laion-aesthetic-v2"]
+    assert preset.sha256 == presets.LAION_AESTHETIC_SHA256
+    folder = tmp_path / preset.name
+    folder.mkdir()
+    torch.save(build_head(768, seed=0).state_dict(), folder / preset.filename)  # not the real file
+    monkeypatch.setenv("PROMPT_GYM_MODEL_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=f"does not match the expected {preset.sha256}"):
+        resolve_head("laion-aesthetic-v2", 768)
+    digest = file_sha256(folder / preset.filename)
+    head, used = resolve_head("laion-aesthetic-v2", 768, sha256=digest)  # the user's own pin
+    assert used == digest and head.input_dim == 768

@@ -96,7 +96,8 @@ def load_head(path: str | os.PathLike[str], sha256: str | None = None) -> Any:
         if actual != sha256.lower():
             raise ValueError(
                 f"aesthetic head {path}: sha256 {actual} does not match the expected {sha256}; "
-                f"re-download it, or pass the digest of the file you trust"
+                "re-download it, or pin the file you trust with the scorer option "
+                "aesthetic_sha256=DIGEST (make_backend(..., scorer_kwargs={'aesthetic_sha256': ...}))"
             )
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:

@@ -25,8 +25,9 @@ Scorers (open_clip):
 - ``clip-b32``: ``ViT-B-32`` / ``laion2b_s34b_b79k``, 151M params, ~600 MB, MIT.
 - ``clip-l14``: ``ViT-L-14`` / ``openai`` (QuickGELU), 428M params, ~1.7 GB, MIT; with the
   LAION improved aesthetic predictor ``laion-aesthetic-v2`` (sac+logos+ava1-l14-linearMSE, an MLP
-  768-1024-128-64-16-1, 0.93M params, ~3.7 MB, Apache-2.0 per its repository), fetched from the hub
-  copy TRL uses (``trl-lib/ddpo-aesthetic-predictor/aesthetic-model.pth``).
+  768-1024-128-64-16-1, 0.93M params, ~3.7 MB, Apache-2.0 per its repository), fetched from a
+  verbatim hub mirror (``camenduru/improved-aesthetic-predictor``) and checked against the
+  original file's sha256 before it is loaded.
 
 Captioners (transformers BLIP):
 
@@ -92,9 +93,8 @@ class AestheticPreset:
         repo: Hub repository holding the weights.
         filename: File in ``repo``: a plain ``state_dict`` with keys ``layers.{0,2,4,6,7}.*``.
         input_dim: CLIP embedding dimension the head expects.
-        sha256: Expected sha256 of the file; checked when set. ``None`` because no digest could be
-            verified from a reliable source when this was written: set it (or pass
-            ``aesthetic_sha256=``) to pin the file you trust.
+        sha256: Expected sha256 of the file, checked before it is loaded (``None``: not checked).
+            ``aesthetic_sha256=`` on the scorer overrides it, to pin another file you trust.
     """
 
     name: str
@@ -140,7 +140,7 @@ class CaptionerPreset:
     licence: str = ""
 
 
-_SAI = "Stability AI community licence (sai-nc-community; see the model card)"
+_SAI = "Stability AI Community Licence (model card)"
 
 GENERATORS: dict[str, GeneratorPreset] = {
     p.name: p
@@ -177,12 +177,18 @@ TAESD: dict[str, HubModel] = {
     "taesdxl": HubModel("taesdxl", "madebyollin/taesdxl", "2.4M params, ~10 MB", "MIT"),
 }
 
+LAION_AESTHETIC_SHA256 = "21dd590f3ccdc646f0d53120778b296013b096a035a2718c9cb0d511bff0f1e0"
+"""sha256 of ``sac+logos+ava1-l14-linearMSE.pth`` (3,714,759 bytes) as served by the predictor's
+own repository (christophschuhmann/improved-aesthetic-predictor); independent projects pin the
+same digest for that file and its verbatim mirrors."""
+
 AESTHETIC_HEADS: dict[str, AestheticPreset] = {
     "laion-aesthetic-v2": AestheticPreset(
         "laion-aesthetic-v2",
-        repo="trl-lib/ddpo-aesthetic-predictor",
-        filename="aesthetic-model.pth",
+        repo="camenduru/improved-aesthetic-predictor",
+        filename="sac+logos+ava1-l14-linearMSE.pth",
         input_dim=768,
+        sha256=LAION_AESTHETIC_SHA256,
         size="0.93M params, ~3.7 MB",
         licence="Apache-2.0 (christophschuhmann/improved-aesthetic-predictor)",
     ),
@@ -254,3 +260,59 @@ def find_scorer(model: str, pretrained: str | None) -> ScorerPreset | None:
 def find_captioner(model: str) -> CaptionerPreset | None:
     """The captioner preset named ``model`` or whose hub id is ``model``, if any."""
     return CAPTIONERS.get(model) or next((p for p in CAPTIONERS.values() if p.model == model), None)
+
+
+def model_table() -> list[dict[str, str]]:
+    """Every downloadable model preset: kind, name, source, size and licence (``prompt-gym list``).
+
+    >>> rows = model_table(); [r["name"] for r in rows if r["kind"] == "aesthetic head"]
+    ['laion-aesthetic-v2']
+    """
+    rows = [
+        {
+            "kind": "generator",
+            "name": p.name,
+            "source": p.model,
+            "size": p.size,
+            "licence": p.licence,
+        }
+        for p in GENERATORS.values()
+        if p.model != TINY
+    ]
+    rows += [
+        {"kind": "decoder", "name": p.name, "source": p.model, "size": p.size, "licence": p.licence}
+        for p in TAESD.values()
+    ]
+    rows += [
+        {
+            "kind": "scorer",
+            "name": p.name,
+            "source": f"open_clip {p.model} / {p.pretrained}",
+            "size": p.size,
+            "licence": p.licence,
+        }
+        for p in SCORERS.values()
+        if p.model != TINY
+    ]
+    rows += [
+        {
+            "kind": "aesthetic head",
+            "name": p.name,
+            "source": f"{p.repo}/{p.filename}",
+            "size": p.size,
+            "licence": p.licence,
+        }
+        for p in AESTHETIC_HEADS.values()
+    ]
+    rows += [
+        {
+            "kind": "captioner",
+            "name": p.name,
+            "source": p.model,
+            "size": p.size,
+            "licence": p.licence,
+        }
+        for p in CAPTIONERS.values()
+        if p.model != TINY
+    ]
+    return rows
