@@ -24,7 +24,10 @@ Usage::
 
     prompt-gym train --env PromptRewriteTokens-Shapes-v0 --agent lm-ppo
     # Promptist's settings (see promptist_args) in a YAML of Args fields, with your SFT pairs:
-    prompt-gym train --env PromptRewriteTokens-v0 --agent lm-ppo --config promptist.yaml
+    prompt-gym train --env PromptRewriteTokens-v0 --agent lm-ppo --config promptist.yaml \
+        --sft pairs.jsonl
+    # the held-out prompts (what the training summary reports), or the training prompts:
+    prompt-gym eval --checkpoint RUN_DIR --split test
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ from prompt_gym.agents.lm_rollout import (
 )
 from torch import nn
 
+from prompt_gym.backends import RewardBackend
 from prompt_gym.envs.prompt_sets import load_modifiers
 from prompt_gym.envs.targets import is_shapes
 
@@ -103,7 +107,7 @@ class Args:
     """torch CPU threads (1 is fastest for the tiny model on a shared CPU)."""
     # --- SFT
     sft: str | None = None
-    """JSONL of ``{"source", "target"}`` pairs; ``None`` on the shapes world generates them."""
+    """JSONL of ``{"source", "target"}`` pairs (``--sft``); ``None``: generated (shapes world)."""
     sft_init: str | None = None
     """A run's ``sft.pt`` to start from instead of running SFT (shares one SFT model across runs)."""
     sft_steps: int = 400
@@ -414,7 +418,7 @@ def ppo_update(
                 ("losses/policy_loss", pg_loss),
                 ("losses/value_loss", vf_loss),
                 ("losses/approx_kl", approx_kl),
-                ("losses/clip_fraction", clip_frac),
+                ("losses/clipfrac", clip_frac),
                 (
                     "losses/entropy",
                     ppo_losses.masked_mean(ppo_losses.entropy_of(logits.detach()), m),
@@ -439,15 +443,65 @@ def ppo_update(
 
 
 # ===================================================================================== logging
+def log_update(
+    args: Args,
+    log: common.RunLogger,
+    backend: RewardBackend,
+    state: dict[str, Any],
+    ro: Rollout,
+    losses: dict[str, float],
+    sps: float,
+) -> float:
+    """Record one update in ``state`` (curve, best prompts) and TensorBoard; return its mean return.
+
+    Scalars: ``charts/`` (episodic return, reward parts, response length, length-limit rate,
+    sps, kl_coef), ``losses/`` (policy, value, approx_kl, clipfrac, entropy, grad_norm),
+    ``objective/`` (kl, kl_penalty, score) and ``backend/``; the text ``text/sample_rewrites``
+    on the first and every ``examples_every``-th update.
+    """
+    step, charts = state["global_step"], rollout_scalars(ro.episodes)
+    charts["charts/sps"] = sps
+    state["curve"].append((step, charts["charts/episodic_return"], state["seconds"]))
+    state["best"] = common.top_prompts(state["best"], ro.episodes)
+    log.scalars({**charts, **losses}, step)
+    log.backend(backend, step)
+    if state["update"] % args.examples_every == 0 or state["update"] == 1:
+        log.text("text/sample_rewrites", rewrites_markdown(episode_rows(ro.episodes[:8])), step)
+    return charts["charts/episodic_return"]
+
+
+def log_final_eval(
+    log: common.RunLogger,
+    state: dict[str, Any],
+    summaries: dict[str, dict[str, Any]],
+    final: list[common.Episode],
+) -> None:
+    """The end-of-run evaluation: ``eval/`` scalars (PPO, SFT, random), rewrites, best prompts."""
+    step = state["global_step"]
+    log.scalars(
+        {
+            "eval/mean_return": summaries["eval"]["mean_return"],
+            "eval/sft_mean_return": summaries["sft_eval"]["mean_return"],
+            "eval/random_mean_return": summaries["random_eval"]["mean_return"],
+        },
+        step,
+    )
+    log.text("text/eval_rewrites", rewrites_markdown(episode_rows(final[:16])), step)
+    log.text("text/best_prompts", common.prompts_markdown(state["best"]), step)
+
+
 # ===================================================================================== train
 def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     """SFT then PPO, logging to a fresh run directory (or continuing ``resume``).
 
     Returns:
         ``run_dir``, ``checkpoint``, ``curve_png``, ``global_step``, ``seconds``,
-        ``final_return``, ``eval`` and ``random_eval`` (test split, see
-        :func:`~prompt_gym.agents.common.summarize`), ``sft_eval`` (the SFT policy on the same
-        episodes), ``best_prompt``, ``curve``, ``sft`` (SFT losses).
+        ``final_return``, ``eval`` and ``random_eval`` (greedy decoding on the **test split**,
+        episodes ``eval_seed + i``, see :func:`~prompt_gym.agents.common.summarize`),
+        ``sft_eval`` (the SFT policy on the same episodes), ``eval_split`` (``"test"``),
+        ``best_prompt``, ``curve``, ``sft`` (SFT losses). ``prompt-gym eval --checkpoint RUN
+        --split test --seed EVAL_SEED --episodes EVAL_EPISODES`` reproduces ``eval``; without
+        ``--split`` it evaluates on the env's default, the train split.
     """
     check_args(args)
     common.seed_everything(args.seed, args.torch_threads)
@@ -558,21 +612,11 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
                 )
 
                 # logging
-                step, charts = state["global_step"], rollout_scalars(ro.episodes)
                 state["seconds"] = time.perf_counter() - start
-                state["curve"].append((step, charts["charts/episodic_return"], state["seconds"]))
-                state["best"] = common.top_prompts(state["best"], ro.episodes)
-                charts["charts/sps"] = (step - step0) / (time.perf_counter() - t0)
-                log.scalars({**charts, **losses}, step)
-                log.backend(backend, step)
-                bar.update(step - bar.n)
-                bar.set_postfix(ret=f"{charts['charts/episodic_return']:.3f}", refresh=False)
-                if state["update"] % args.examples_every == 0 or state["update"] == 1:
-                    log.text(
-                        "text/sample_rewrites",
-                        rewrites_markdown(episode_rows(ro.episodes[:8])),
-                        step,
-                    )
+                sps = (state["global_step"] - step0) / (time.perf_counter() - t0)
+                ret = log_update(args, log, backend, state, ro, losses, sps)
+                bar.update(state["global_step"] - bar.n)
+                bar.set_postfix(ret=f"{ret:.3f}", refresh=False)
                 if state["update"] % args.save_every == 0:
                     save()
         finally:
@@ -589,20 +633,8 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
         }
         evals = {name: run_rewriter(test_venv, r, seeds) for name, r in rewriters.items()}
         test_venv.close()
-        final = evals["eval"]
         summaries = {name: common.summarize(eps, args.env_id) for name, eps in evals.items()}
-        log.scalars(
-            {
-                "eval/mean_return": summaries["eval"]["mean_return"],
-                "eval/sft_mean_return": summaries["sft_eval"]["mean_return"],
-                "eval/random_mean_return": summaries["random_eval"]["mean_return"],
-            },
-            state["global_step"],
-        )
-        log.text(
-            "text/eval_rewrites", rewrites_markdown(episode_rows(final[:16])), state["global_step"]
-        )
-        log.text("text/best_prompts", common.prompts_markdown(state["best"]), state["global_step"])
+        log_final_eval(log, state, summaries, evals["eval"])
         png = common.plot_curve(
             state["curve"],
             run_dir / common.CURVE_PNG,
@@ -620,6 +652,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
         "seconds": state["seconds"],
         "final_return": float(np.mean(tail)) if tail else float("nan"),
         **summaries,
+        "eval_split": "test",
         "best_prompt": state["best"][0] if state["best"] else None,
         "curve": list(curve),
         "sft": torch.load(run_dir / SFT_FILE, map_location="cpu", weights_only=False)["stats"],

@@ -66,9 +66,9 @@ def check_backend(backend: RewardBackend) -> Any:
     tokenizer = getattr(backend.scorer, "tokenizer", None)
     if clip is None or tokenizer is None or not hasattr(clip, "token_embedding"):
         raise ValueError(
-            f"PEZ needs a differentiable open_clip scorer (backend 'tiny' or a real preset); "
-            f"backend {backend.name!r} has {type(backend.scorer).__name__}. Use --method greedy "
-            "or reinforce instead"
+            f"PEZ needs a differentiable scorer (an open_clip model: backend 'tiny' or a real "
+            f"preset); backend {backend.name!r} has {type(backend.scorer).__name__}, so PEZ does "
+            "not apply (on the shapes world it is N/A). Use greedy or reinforce instead"
         )
     if getattr(clip, "text_pool_type", "argmax") not in ("argmax", "eos"):
         raise ValueError(f"PEZ supports argmax/eos text pooling, not {clip.text_pool_type!r}")

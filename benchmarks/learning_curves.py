@@ -1,9 +1,17 @@
 """Learning curves of every agent on every Shapes id: CSV, PNG (mean and 95% band), markdown table.
 
-Each (agent, env) pair is trained for several seeds through the agents' own ``train`` functions;
-the final greedy policy and the masked-uniform random agent are evaluated on the same fixed
-episodes (seeds ``10000 + i``). ``PromptRewriteTokens-Shapes-v0`` is left out: its action is a
-vocabulary token with no candidate list or mask, which is the LM-PPO agent's job.
+Each trainable (agent, env) pair is trained for several seeds through the agents' own ``train``
+functions; the final greedy policy is evaluated on fixed episodes (seeds ``10000 + i``), next to
+the baselines on the same episodes:
+
+* ``ImageInversion-Shapes-v0``, ``PromptRewrite-Shapes-v0``: REINFORCE, PPO, MaskablePPO; the
+  random (masked uniform) and greedy baselines;
+* ``PromptRewriteTokens-Shapes-v0`` (a vocabulary token per step, no candidate list or mask):
+  LM-PPO (its SFT start reported too), random tokens and the greedy phrase search, all on the
+  **test split** (held-out prompts), as LM-PPO's own summary; the other rows use the env's
+  default (the train split for ``PromptRewrite-Shapes-v0``), see the ``split`` column;
+* PEZ: one row saying it needs a differentiable scorer (the tiny or real open_clip backends), so
+  it is N/A on the shapes world.
 
 Headline check: REINFORCE on ``ImageInversion-Shapes-v0`` (level ``objects``) should reach 90% of
 the *best achievable* similarity within 2 minutes on a 2-core CPU. Best achievable, per
@@ -12,13 +20,15 @@ evaluation episode: the similarity to the target of the target's own canonical p
 what an inverter that knew the scene would score. Also reported: the best prompt inside the
 action space (every in-order subset of the episode's candidate tokens, brute force).
 
-Outputs go to ``benchmarks/out/`` (git-ignored): ``learning_curves.csv``, ``learning_curves.png``,
+Outputs go to ``--out`` (default ``benchmarks/out/``, git-ignored): ``learning_curves.csv``
+(``series`` ``train``: the training curves; ``eval``: the final evaluation of every agent and
+baseline), ``learning_curves.png`` (one panel per env, baselines as horizontal lines),
 ``learning_curves.md``.
 
 Usage::
 
-    python benchmarks/learning_curves.py            # 3 seeds, every pair (about 10 minutes)
-    python benchmarks/learning_curves.py --quick    # 2 seeds, REINFORCE + MaskablePPO only
+    python benchmarks/learning_curves.py            # 3 seeds, every pair (about 15 minutes)
+    python benchmarks/learning_curves.py --quick    # 2 seeds, no plain PPO, half budgets
 """
 
 from __future__ import annotations
@@ -29,17 +39,31 @@ import itertools
 import shutil
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from prompt_gym.agents import common, reinforce, sb3_ppo
+from prompt_gym.agents import common, greedy, lm_ppo, reinforce, sb3_ppo
+from prompt_gym.agents.lm_models import policy_from_config
+from prompt_gym.agents.lm_rollout import (
+    TokenSpace,
+    evaluate_model,
+    make_venv,
+    random_rewriter,
+    run_rewriter,
+)
 
-import prompt_gym  # noqa: F401
+import prompt_gym
 from prompt_gym.rewards import image_similarity
 
 OUT = Path(__file__).parent / "out"
 EVAL_SEED, EVAL_EPISODES = 10_000, 64
 HEADLINE = ("reinforce", "ImageInversion-Shapes-v0")
+TOKENS_ID = "PromptRewriteTokens-Shapes-v0"
+SHAPES_IDS = [i for i in prompt_gym.ENV_IDS if "-Shapes-" in i]
+PEZ_NOTE = (
+    "needs a differentiable scorer (tiny or real open_clip backends): N/A on the shapes world"
+)
 
 # (agent, env id) -> total env steps per seed
 BUDGETS: dict[tuple[str, str], int] = {
@@ -49,7 +73,9 @@ BUDGETS: dict[tuple[str, str], int] = {
     ("reinforce", "PromptRewrite-Shapes-v0"): 15_000,
     ("maskable-ppo", "PromptRewrite-Shapes-v0"): 15_000,
     ("ppo", "PromptRewrite-Shapes-v0"): 15_000,
+    ("lm-ppo", TOKENS_ID): 80_000,
 }
+MODULES = {"reinforce": reinforce, "ppo": sb3_ppo, "maskable-ppo": sb3_ppo, "lm-ppo": lm_ppo}
 
 
 def make_args(agent: str, env_id: str, seed: int, steps: int, logdir: Path):
@@ -59,7 +85,20 @@ def make_args(agent: str, env_id: str, seed: int, steps: int, logdir: Path):
     if agent == "reinforce":
         policy = "candidates" if env_id.startswith("ImageInversion") else "mlp"
         return reinforce, reinforce.Args(policy=policy, **shared)
+    if agent == "lm-ppo":
+        return lm_ppo, lm_ppo.Args(**shared)
     return sb3_ppo, sb3_ppo.Args(algo=agent, **shared)
+
+
+def eval_split(env_id: str) -> str | None:
+    """The prompt split every row of ``env_id`` is evaluated on (``None``: the env has none)."""
+    if env_id == TOKENS_ID:
+        return "test"
+    return "train" if env_id.startswith("PromptRewrite") else None
+
+
+def split_kwargs(env_id: str) -> dict[str, Any]:
+    return {"split": "test"} if eval_split(env_id) == "test" else {}
 
 
 def best_achievable(env_id: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +168,7 @@ def main() -> None:
                 module, args = make_args(agent, env_id, seed, steps, runs_dir)
                 s = module.train(args)
                 print(
-                    f"{agent:12s} {env_id:26s} seed {seed}: eval {s['eval']['mean_return']:.4f} "
+                    f"{agent:12s} {env_id:29s} seed {seed}: eval {s['eval']['mean_return']:.4f} "
                     f"random {s['random_eval']['mean_return']:.4f} ({s['seconds']:.0f} s training)"
                 )
     report(runs_dir, opts.out)
@@ -141,46 +180,113 @@ def load_runs(runs_dir: Path) -> dict[tuple[str, str], list[dict]]:
     for run_dir in sorted(p for p in runs_dir.iterdir() if (p / common.RUN_INFO).is_file()):
         info = common.read_run_info(run_dir)
         ckpt = common.find_checkpoint(run_dir)
-        module = reinforce if info["agent"] == "reinforce" else sb3_ppo
+        module = MODULES[info["agent"]]
         meta = ckpt.with_suffix(".state.pt") if ckpt.suffix == ".zip" else ckpt
         state = common.load_checkpoint(meta)["state"]
-        policy, args = module.load_policy(ckpt)
-        kwargs = module.env_kwargs(args)
-        evaluate = partial(
-            common.evaluate,
-            env_id=args.env_id,
-            episodes=EVAL_EPISODES,
-            seed=EVAL_SEED,
-            env_kwargs=kwargs,
+        if module is lm_ppo:
+            summary = lm_ppo_evals(run_dir, ckpt)
+            args = summary["args"]
+        else:
+            policy, args = module.load_policy(ckpt)
+            evaluate = partial(
+                common.evaluate,
+                env_id=args.env_id,
+                episodes=EVAL_EPISODES,
+                seed=EVAL_SEED,
+                env_kwargs=module.env_kwargs(args),
+            )
+            summary = {
+                "args": args,
+                "eval": common.summarize(evaluate(policy), args.env_id),
+                "random_eval": common.summarize(
+                    evaluate(common.RandomPolicy(EVAL_SEED)), args.env_id
+                ),
+            }
+        summary.update(
+            agent=info["agent"],
+            checkpoint=ckpt,
+            curve=state["curve"],
+            seconds=state["seconds"],
+            global_step=state["global_step"],
         )
-        summary = {
-            "agent": info["agent"],
-            "args": args,
-            "checkpoint": ckpt,
-            "curve": state["curve"],
-            "seconds": state["seconds"],
-            "global_step": state["global_step"],
-            "eval": common.summarize(evaluate(policy), args.env_id),
-            "random_eval": common.summarize(evaluate(common.RandomPolicy(EVAL_SEED)), args.env_id),
-        }
         runs.setdefault((info["agent"], args.env_id), []).append(summary)
     return runs
 
 
+def lm_ppo_evals(run_dir: Path, ckpt: Path) -> dict[str, Any]:
+    """LM-PPO's policy, its SFT start and random tokens, greedy decoding on the test split."""
+    model, args = lm_ppo.load_model(ckpt)
+    sft = common.load_checkpoint(run_dir / lm_ppo.SFT_FILE)
+    sft_model = policy_from_config(sft["model_config"])
+    sft_model.load_state_dict(sft["policy"])
+    kwargs = {**lm_ppo.env_kwargs(args), "split": "test"}
+
+    def summarize(model: Any) -> dict[str, Any]:
+        episodes = evaluate_model(model.eval(), args.env_id, kwargs, EVAL_EPISODES, EVAL_SEED)
+        return common.summarize(episodes, args.env_id)
+
+    venv = make_venv(args.env_id, EVAL_EPISODES, kwargs)
+    seeds = list(range(EVAL_SEED, EVAL_SEED + EVAL_EPISODES))
+    rnd = run_rewriter(venv, random_rewriter(TokenSpace.of(venv), EVAL_SEED), seeds)
+    venv.close()
+    return {
+        "args": args,
+        "eval": summarize(model),
+        "sft_eval": summarize(sft_model),
+        "random_eval": common.summarize(rnd, args.env_id),
+    }
+
+
+def baselines(env_ids: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Greedy and random on every env's evaluation episodes, and PEZ's N/A row."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    seeds = list(range(EVAL_SEED, EVAL_SEED + EVAL_EPISODES))
+    for env_id in env_ids:
+        kwargs = split_kwargs(env_id)
+        episodes = greedy.evaluate(env_id, EVAL_EPISODES, EVAL_SEED, kwargs, batch=EVAL_EPISODES)
+        rows[("greedy", env_id)] = common.summarize(episodes, env_id)
+        if env_id == TOKENS_ID:  # random tokens until EOS or the limit, as LM-PPO's summary
+            venv = make_venv(env_id, EVAL_EPISODES, kwargs)
+            episodes = run_rewriter(venv, random_rewriter(TokenSpace.of(venv), EVAL_SEED), seeds)
+            venv.close()
+        else:
+            episodes = common.evaluate_random(env_id, EVAL_EPISODES, EVAL_SEED, kwargs)
+        rows[("random", env_id)] = common.summarize(episodes, env_id)
+        rows[("pez", env_id)] = {"note": PEZ_NOTE}
+    return rows
+
+
 def report(runs_dir: Path, out: Path) -> None:
-    """CSV of every curve, the PNG, and the markdown table (with the headline check)."""
+    """CSV of every curve and evaluation, the PNG, and the markdown table (with the headline)."""
     runs = load_runs(runs_dir)
+    base = baselines(SHAPES_IDS)
+    out.mkdir(parents=True, exist_ok=True)
     with open(out / "learning_curves.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["agent", "env_id", "seed", "env_steps", "seconds", "episodic_return"])
+        writer.writerow(
+            ["agent", "env_id", "split", "seed", "series", "env_steps", "seconds",
+             "episodic_return", "note"]
+        )  # fmt: skip
         for (agent, env_id), summaries in runs.items():
+            split = eval_split(env_id) or ""
+            trained_on = "train" if split else ""  # every agent trains on the train split
             for s in summaries:
+                seed = s["args"].seed
                 writer.writerows(
-                    (agent, env_id, s["args"].seed, step, f"{t:.2f}", f"{r:.5f}")
+                    (agent, env_id, trained_on, seed, "train", step, f"{t:.2f}", f"{r:.5f}", "")
                     for step, r, t in s["curve"]
                 )
-    plot(runs, out / "learning_curves.png")
-    table = markdown(runs)
+                row = (env_id, split, seed, "eval", s["global_step"], f"{s['seconds']:.2f}")
+                writer.writerow((agent, *row, f"{s['eval']['mean_return']:.5f}", "greedy policy"))
+                if "sft_eval" in s:
+                    ret = f"{s['sft_eval']['mean_return']:.5f}"
+                    writer.writerow((f"{agent} (SFT start)", *row, ret, "greedy decoding"))
+        for (agent, env_id), r in base.items():
+            ret = f"{r['mean_return']:.5f}" if "mean_return" in r else ""
+            split = eval_split(env_id) or ""
+            writer.writerow((agent, env_id, split, "", "eval", 0, 0, ret, r.get("note", "")))
+    plot(runs, base, out / "learning_curves.png")
+    table = markdown(runs, base)
     if HEADLINE in runs:
         table += "\n\n" + headline(runs[HEADLINE])
     (out / "learning_curves.md").write_text(table + "\n")
@@ -188,49 +294,96 @@ def report(runs_dir: Path, out: Path) -> None:
     print(f"\nwrote {out}/learning_curves.csv, .png, .md")
 
 
-def plot(runs: dict[tuple[str, str], list[dict]], path: Path) -> None:
-    """One panel per env: mean return vs env steps with a 95% band over seeds, per agent."""
+def plot(
+    runs: dict[tuple[str, str], list[dict]],
+    base: dict[tuple[str, str], dict[str, Any]],
+    path: Path,
+) -> None:
+    """One panel per env: mean return vs env steps with a 95% band over seeds, per agent.
+
+    The baselines' evaluation returns are horizontal lines (random grey, greedy black); PEZ is
+    named in the title as N/A.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    envs = sorted({e for _, e in runs})
-    fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4), dpi=100, squeeze=False)
+    envs = [e for e in SHAPES_IDS if any(k[1] == e for k in [*runs, *base])]
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.8), dpi=90, squeeze=False)
     for ax, env_id in zip(axes[0], envs, strict=True):
-        random_means = []
-        for i, ((agent, e), summaries) in enumerate(runs.items()):
+        for (agent, e), summaries in runs.items():
             if e != env_id:
                 continue
+            color = f"C{list(MODULES).index(agent)}"  # one colour per agent in every panel
             curves = [np.array([p[:2] for p in s["curve"]]) for s in summaries]
             grid = np.linspace(0, min(c[-1, 0] for c in curves), 200)
             mean, half = band(curves, grid)
-            ax.plot(grid, mean, color=f"C{i}", label=f"{agent} ({len(curves)} seeds)")
-            ax.fill_between(grid, mean - half, mean + half, color=f"C{i}", alpha=0.2)
-            random_means += [s["random_eval"]["mean_return"] for s in summaries]
-        ax.axhline(np.mean(random_means), color="gray", ls="--", label="random agent")
-        ax.set(title=env_id, xlabel="environment steps", ylabel="episodic return (training)")
+            ax.plot(grid, mean, color=color, label=f"{agent} ({len(curves)} seeds)")
+            ax.fill_between(grid, mean - half, mean + half, color=color, alpha=0.2)
+            if "sft_eval" in summaries[0]:
+                sft = np.mean([s["sft_eval"]["mean_return"] for s in summaries])
+                ax.axhline(sft, color=color, ls=":", label=f"{agent} SFT start (eval)")
+        for agent, style in (("random", ("gray", "--")), ("greedy", ("black", "-."))):
+            r = base.get((agent, env_id))
+            if r is not None:
+                label = f"{agent} baseline (eval)"
+                ax.axhline(r["mean_return"], color=style[0], ls=style[1], label=label)
+        split = eval_split(env_id)
+        title = env_id + (f"  [eval: {split} split]" if split else "")
+        ax.set(
+            title=f"{title}\nPEZ: N/A (needs a differentiable scorer)", xlabel="environment steps"
+        )
+        ax.set_ylabel("episodic return (training curve; lines: eval)")
+        ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
 
-def markdown(runs: dict[tuple[str, str], list[dict]]) -> str:
-    """Final greedy evaluation per (agent, env), mean +- 95% over seeds, with the random agent."""
+def markdown(
+    runs: dict[tuple[str, str], list[dict]], base: dict[tuple[str, str], dict[str, Any]]
+) -> str:
+    """Final greedy evaluation per (agent, env), mean +- 95% over seeds, then the baselines."""
     lines = [
-        f"| env | agent | seeds | env steps | train s | eval return ({EVAL_EPISODES} eps) | random |",
-        "|---|---|---|---|---|---|---|",
+        f"| env | split | agent | seeds | env steps | train s | eval return ({EVAL_EPISODES} eps) "
+        "| random |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for (agent, env_id), ss in runs.items():
-        ev = [s["eval"]["mean_return"] for s in ss]
-        rnd = ss[0]["random_eval"]
-        lines.append(
-            f"| {env_id} | {agent} | {len(ss)} | {ss[0]['global_step']} | "
-            f"{np.mean([s['seconds'] for s in ss]):.0f} | {np.mean(ev):.4f} +- {common.ci95(ev) if len(ev) > 1 else 0:.4f} | "
-            f"{rnd['mean_return']:.4f} +- {rnd['ci95']:.4f} |"
-        )
+    for env_id in SHAPES_IDS:
+        split = eval_split(env_id) or "-"
+        rnd = base.get(("random", env_id))
+        rnd_text = f"{rnd['mean_return']:.4f} +- {rnd['ci95']:.4f}" if rnd else "-"
+        for (agent, e), ss in runs.items():
+            if e != env_id:
+                continue
+            prefix = f"| {env_id} | {split} |"
+            steps, secs = ss[0]["global_step"], np.mean([s["seconds"] for s in ss])
+            for name, key in ((agent, "eval"), (f"{agent} (SFT start)", "sft_eval")):
+                if key not in ss[0]:
+                    continue
+                ev = [s[key]["mean_return"] for s in ss]
+                spread = common.ci95(ev) if len(ev) > 1 else 0.0
+                lines.append(
+                    f"{prefix} {name} | {len(ss)} | {steps} | {secs:.0f} | "
+                    f"{np.mean(ev):.4f} +- {spread:.4f} | {rnd_text} |"
+                )
+        for agent in ("greedy", "random", "pez"):
+            r = base.get((agent, env_id))
+            if r is None:
+                continue
+            score = r.get("note") or f"{r['mean_return']:.4f} +- {r['ci95']:.4f}"
+            lines.append(
+                f"| {env_id} | {split} | {agent} (baseline) | - | - | - | {score} | {rnd_text} |"
+            )
+    lines += [
+        "",
+        "Trained agents: mean over seeds of the final greedy policy's return, +- the 95% CI over "
+        "seeds; baselines: +- the 95% CI over episodes. Every row of an env uses the same "
+        f"{EVAL_EPISODES} episodes (seeds {EVAL_SEED} + i).",
+    ]
     return "\n".join(lines)
 
 

@@ -5,12 +5,19 @@ extra; this module imports none of them until a command runs.
 
 Settings resolve in one order: the agent's ``Args`` defaults, then ``--config FILE.yaml``, then
 the flags given on the command line.
+
+Which prompts an evaluation uses: ``eval --split {train,test}`` sets the env argument ``split``
+of the ids that have one (``PromptRewrite*``); without it an env uses its own default, the train
+split. The summary ``train`` prints says which split its evaluation used: LM-PPO's is the test
+split (held-out prompts), the other agents' is the env's (train, for the ids with a split).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import inspect
 import json
 import math
 from dataclasses import dataclass, field
@@ -24,7 +31,9 @@ class AgentEntry:
 
     Attributes:
         module: A trainable agent's module has ``Args``, ``env_kwargs(args)``,
-            ``train(args, resume)`` and ``load_policy(path)``; a baseline's has ``evaluate``.
+            ``train(args, resume)`` and ``load_policy(path)``, and optionally
+            ``evaluate(path, episodes, seed, kwargs, env_id)``: its own evaluation episodes of a
+            checkpoint, which ``eval --checkpoint`` then uses. A baseline's has ``evaluate``.
         fixed: ``Args`` fields the name implies (``algo`` for the two PPOs).
         description: One line for ``--help``.
         evaluate: For a baseline (nothing to train): the name of its
@@ -61,6 +70,13 @@ AGENTS: dict[str, AgentEntry] = {
         "greedy CLIP-Interrogator-style baseline (eval only)",
         "evaluate",
     ),
+    "pez": AgentEntry(
+        "prompt_gym.agents.pez",
+        {},
+        "PEZ hard prompts by gradient through the CLIP text encoder (eval only; ImageInversion "
+        "ids on the tiny or real backends, it needs a differentiable scorer)",
+        "evaluate",
+    ),
 }
 """Agent name -> where it lives; ``train`` takes the trainable ones, ``eval --agent`` baselines."""
 
@@ -75,6 +91,7 @@ _TRAIN_FLAGS = {
     "seed": "seed",
     "logdir": "logdir",
     "backend": "backend",
+    "sft": "sft",
 }
 
 
@@ -112,6 +129,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError("train needs --env ID and --agent NAME (or --resume RUN_DIR)")
         name = args.agent
         module = _module(name)
+        if args.sft is not None and "sft" not in {f.name for f in dataclasses.fields(module.Args)}:
+            raise ValueError(
+                f"--sft: agent {name!r} has no SFT stage (its Args have no field 'sft'); "
+                "SFT pairs are for --agent lm-ppo"
+            )
         config = common.load_config(args.config) if args.config else {}
         run_args = common.make_args(module.Args, {**config, **AGENTS[name].fixed}, **flags)
     try:
@@ -122,10 +144,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def env_split_default(env_id: str) -> str | None:
+    """The default ``split`` of an id's env (``None`` when it has no such argument).
+
+    >>> env_split_default("PromptRewrite-Shapes-v0"), env_split_default("ImageInversion-Shapes-v0")
+    ('train', None)
+    """
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    import prompt_gym  # noqa: F401  (registers the ids)
+
+    creator = load_env_creator(gym.spec(env_id).entry_point)
+    core_cls = getattr(creator, "core_cls", None)
+    if core_cls is None:
+        return None
+    param = inspect.signature(core_cls).parameters.get("split")
+    return None if param is None else str(param.default)
+
+
 def _print_train_summary(name: str, run_args: Any, s: dict[str, Any]) -> None:
     from prompt_gym.agents import common
 
     ev, rnd = s["eval"], s["random_eval"]
+    split = s.get("eval_split")
+    if split is None and env_split_default(run_args.env_id) is not None:
+        run_kwargs = _module(name).env_kwargs(run_args)
+        split = run_kwargs.get("split", env_split_default(run_args.env_id))
+    where = f", {split} split" if split else ""
     lines = {
         "run directory": str(s["run_dir"]),
         "tensorboard": f"tensorboard --logdir {s['run_dir']}",
@@ -133,9 +179,14 @@ def _print_train_summary(name: str, run_args: Any, s: dict[str, Any]) -> None:
         "checkpoint": str(s["checkpoint"]),
         "steps": f"{s['global_step']} env steps in {s['seconds']:.1f} s ({s['global_step'] / max(s['seconds'], 1e-9):.0f} steps/s)",
         "train return": f"{s['final_return']:.4f} (mean over the last tenth of training)",
-        "eval return": f"{ev['mean_return']:.4f} +- {ev['ci95']:.4f} (greedy, {ev['episodes']} episodes) "
+        "eval return": f"{ev['mean_return']:.4f} +- {ev['ci95']:.4f} (greedy, {ev['episodes']} episodes{where}) "
         f"vs random {rnd['mean_return']:.4f} +- {rnd['ci95']:.4f}",
     }
+    if "sft_eval" in s:
+        sft = s["sft_eval"]
+        lines["sft eval return"] = (
+            f"{sft['mean_return']:.4f} +- {sft['ci95']:.4f} (the SFT start, same episodes)"
+        )
     if "mean_final_similarity" in ev:
         lines["eval similarity"] = (
             f"{ev['mean_final_similarity']:.4f} (random {rnd['mean_final_similarity']:.4f})"
@@ -171,12 +222,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     env_kwargs: dict[str, Any] = {}
     options = None
     if args.checkpoint is not None:
-        policy, name, run_args = load_policy(args.checkpoint)
+        ckpt = common.find_checkpoint(args.checkpoint)
+        policy, name, run_args = load_policy(ckpt)
         module = _module(name)
         env_kwargs = module.env_kwargs(run_args)
         options = getattr(module, "reset_options", lambda a: None)(run_args)
         env_id = args.env or run_args.env_id
-        source = str(common.find_checkpoint(args.checkpoint))
+        source = str(ckpt)
     else:
         name, env_id, source = args.agent, args.env, args.agent
         if name not in BASELINES:
@@ -187,19 +239,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise ValueError(f"eval --agent {name} needs --env ID")
     if args.backend:
         env_kwargs["backend"] = args.backend
-    if args.checkpoint is not None:
-        episodes = common.evaluate(policy, env_id, args.episodes, args.seed, env_kwargs, options)
-    else:
+    split = env_split_default(env_id)
+    if args.split is not None:
+        if split is None:
+            raise ValueError(
+                f"--split: {env_id} has no prompt split (only the PromptRewrite* ids have one); "
+                "drop --split"
+            )
+        env_kwargs["split"] = args.split
+    split = env_kwargs.get("split", split)
+    if args.checkpoint is None:
         baseline = getattr(_module(name), AGENTS[name].evaluate)
         episodes = baseline(env_id, args.episodes, args.seed, env_kwargs)
+    elif hasattr(module, "evaluate"):  # the agent's own decoding (LM-PPO: whole rewrites)
+        episodes = module.evaluate(ckpt, args.episodes, args.seed, env_kwargs, env_id)
+    else:
+        episodes = common.evaluate(policy, env_id, args.episodes, args.seed, env_kwargs, options)
     result = {
         "agent": name,
         "checkpoint": source,
         "seed": args.seed,
+        "split": split,
         **common.summarize(episodes, env_id),
     }
+    where = f", {split} split" if split else ""
     print(
-        f"{name} on {env_id}: mean return {result['mean_return']:.4f} +- {result['ci95']:.4f} (95% CI, {result['episodes']} episodes)"
+        f"{name} on {env_id}: mean return {result['mean_return']:.4f} +- {result['ci95']:.4f} (95% CI, {result['episodes']} episodes{where})"
     )
     for key in ("mean_final_similarity", "mean_relevance", "mean_aesthetic", "mean_prompt_length"):
         if key in result:
@@ -236,6 +301,12 @@ def add_agent_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--backend", help="backend preset overriding the id's default")
     train.add_argument("--config", help="YAML file of the agent's Args fields")
     train.add_argument(
+        "--sft",
+        metavar="PAIRS.jsonl",
+        help='lm-ppo: SFT pairs, lines of {"source": ..., "target": ...} (default on the shapes '
+        "world: generated)",
+    )
+    train.add_argument(
         "--resume", help="continue the run in this directory from its latest checkpoint"
     )
     train.set_defaults(fn=cmd_train)
@@ -249,5 +320,11 @@ def add_agent_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--episodes", type=int, default=100)
     ev.add_argument("--seed", type=int, default=10_000, help="episode i is reset with seed + i")
     ev.add_argument("--backend", help="backend preset overriding the id's default")
+    ev.add_argument(
+        "--split",
+        choices=["train", "test"],
+        help="prompt split of the PromptRewrite* ids (default: the env's, train; the lm-ppo "
+        "training summary reports the test split)",
+    )
     ev.add_argument("--json", help="also write the results to this JSON file")
     ev.set_defaults(fn=cmd_eval)

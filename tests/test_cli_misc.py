@@ -18,6 +18,16 @@ def test_list_prints_ids_backends_rewards_and_agents(capsys):
         "maskable-ppo",
     ):
         assert word in out
+    agents = next(line for line in out.splitlines() if line.startswith("agents:"))
+    assert agents.split(": ", 1)[1].split(", ") == [
+        "reinforce",
+        "ppo",
+        "maskable-ppo",
+        "lm-ppo",
+        "random",
+        "greedy",
+        "pez",
+    ]
 
 
 def test_download_of_an_unknown_preset_is_one_clear_error(capsys):

@@ -1,4 +1,4 @@
-"""`prompt-gym train` / `eval` end to end on the shapes world: run dir, TensorBoard, resume, JSON."""
+"""`prompt-gym train` / `eval` end to end: run dir, TensorBoard, resume, JSON, baselines."""
 
 from __future__ import annotations
 
@@ -233,3 +233,50 @@ def test_bad_input_fails_once_with_a_clear_message(tmp_path, capsys, argv, messa
     argv = [a.format(cfg=cfg, missing=tmp_path / "nope") for a in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def eval_json(tmp_path: Path, *argv: str) -> dict:
+    """Run `prompt-gym eval ... --json`, return the JSON it wrote."""
+    out = tmp_path / f"eval{len(list(tmp_path.glob('eval*.json')))}.json"
+    assert main(["eval", *argv, "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+def test_eval_pez_on_the_tiny_backend_end_to_end(tmp_path, capsys):
+    r = eval_json(
+        tmp_path, "--agent", "pez", "--env", "ImageInversion-v0", "--backend", "tiny",
+        "--episodes", "2",
+    )  # fmt: skip
+    assert "pez on ImageInversion-v0" in capsys.readouterr().out
+    assert {"mean_return", "ci95", "episodes", "env_id"} <= set(r)
+    assert r["agent"] == "pez" and r["episodes"] == 2 and r["env_id"] == "ImageInversion-v0"
+    assert -1.0 <= r["mean_return"] <= 1.0 and r["ci95"] >= 0.0
+    assert [ex["seed"] for ex in r["examples"]] == [10_000, 10_001]
+    for ex in r["examples"]:
+        assert ex["prompt"].strip() and ex["return"] == pytest.approx(ex["similarity"])
+    assert r["mean_return"] == pytest.approx(sum(ex["return"] for ex in r["examples"]) / 2)
+
+
+def test_eval_pez_on_a_shapes_id_says_it_needs_a_differentiable_scorer(capsys):
+    assert main(["eval", "--agent", "pez", "--env", ENV, "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "needs a differentiable scorer" in err and "N/A" in err
+
+
+@pytest.mark.parametrize(("env_id", "split"), [(ENV, None), ("PromptRewrite-Shapes-v0", "test")])
+def test_eval_greedy_beats_random_from_the_cli(tmp_path, capsys, env_id, split):
+    extra = ["--split", split] if split else []
+    argv = ["--env", env_id, "--episodes", "16", "--seed", "3", *extra]
+    greedy = eval_json(tmp_path, "--agent", "greedy", *argv)
+    rnd = eval_json(tmp_path, "--agent", "random", *argv)
+    capsys.readouterr()
+    assert greedy["agent"] == "greedy" and greedy["episodes"] == 16 and greedy["env_id"] == env_id
+    assert greedy["split"] == split
+    assert greedy["mean_return"] > rnd["mean_return"] + max(greedy["ci95"], rnd["ci95"])
+    if split:  # the held-out prompts, the same for both agents
+        sources = [ex["source"] for ex in greedy["examples"]]
+        assert sources == [ex["source"] for ex in rnd["examples"]]
+        train = eval_json(tmp_path, "--agent", "greedy", "--env", env_id, "--episodes", "16",
+                          "--seed", "3")  # fmt: skip
+        assert train["split"] == "train"
+        assert sources != [ex["source"] for ex in train["examples"]]

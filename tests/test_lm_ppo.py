@@ -21,6 +21,7 @@ from prompt_gym.agents.lm_ppo_losses import AdaptiveKLController, logprobs_of
 from prompt_gym.agents.lm_rollout import (
     LMPolicy,
     TokenSpace,
+    evaluate_model,
     make_venv,
     model_rewriter,
     replay,
@@ -184,7 +185,9 @@ def test_short_training_run_logs_saves_and_reloads(tmp_path):
         "losses/policy_loss",
         "losses/value_loss",
         "losses/approx_kl",
+        "losses/clipfrac",
         "losses/entropy",
+        "losses/grad_norm",
         "charts/kl_coef",
         "objective/kl",
         "sft/loss",
@@ -230,13 +233,36 @@ def test_beam_rollouts_and_bad_settings(world, tmp_path):
         lm_sft.read_pairs(bad)
 
 
-@pytest.mark.slow
 def test_ppo_raises_reward_over_the_sft_policy(tmp_path):
-    """A longer run: the PPO policy beats its SFT start on the same test episodes."""
-    args = lm_ppo.Args(total_timesteps=80_000, eval_episodes=256, logdir=str(tmp_path))
+    """48k PPO steps (about 55 s on 2 CPU cores) raise the policy's mean reward over its SFT start.
+
+    Measured on held-out prompts, the same episodes for both policies: the mean reward of the
+    policy, sampling (what PPO maximises; 1024 test episodes, seeds ``10000 + i``). With these
+    settings, seeds 1, 2, 3 gave +0.37, +0.39, +0.56 (each +- 0.15, 95% CI); at 80k steps
+    +0.54, +0.48, +0.54. Stated margin: > 0.2, and clear of its own CI. Seed 1 is the median.
+
+    Greedy decoding (the run's summary ``eval``) is the noisier measure, because one flipped
+    token changes a whole rewrite: seeds 1-3 gave +0.31, +0.33, +0.17 at 48k (256 episodes) but
+    +0.35, +0.04, -0.01 at 80k (1024 episodes); it is only checked not to fall below the SFT
+    start by more than 0.1.
+    """
+    args = lm_ppo.Args(seed=1, total_timesteps=48_000, eval_episodes=256, logdir=str(tmp_path))
     summary = lm_ppo.train(args)
-    gain = summary["eval"]["mean_return"] - summary["sft_eval"]["mean_return"]
-    assert gain > 0.1, (summary["eval"]["mean_return"], summary["sft_eval"]["mean_return"])
+
+    def sampled_returns(which: str) -> np.ndarray:
+        model, _ = lm_ppo.load_model(summary["run_dir"], which)
+        torch.manual_seed(0)
+        episodes = evaluate_model(
+            model, ENV_ID, {"split": "test"}, 1024, args.eval_seed, greedy=False
+        )
+        return np.array([e.ret for e in episodes])
+
+    gain = sampled_returns("policy") - sampled_returns("sft")
+    assert gain.mean() > 0.2, (gain.mean(), common.ci95(gain))
+    assert gain.mean() > common.ci95(gain)  # clear of the episode noise
+    ppo, sft = summary["eval"]["mean_return"], summary["sft_eval"]["mean_return"]
+    assert summary["eval"]["episodes"] == summary["sft_eval"]["episodes"] == 256
+    assert ppo > sft - 0.1, (ppo, sft)
 
 
 def test_model_rewriter_on_given_prompts(world):
