@@ -68,11 +68,11 @@ def backend_throughput(
             b.generator.generate(p, [f() for _ in p])
 
         def score(b: RewardBackend = uncached, p: list[str] = prompts, f=fresh) -> None:
-            b.score(p, [f() for _ in p])
+            _ = b.score(p, [f() for _ in p]).aesthetic  # read every score (the aesthetic is lazy)
 
         cached = make_backend(backend, **overrides)
         seeds = list(range(n))
-        cached.score(prompts, seeds)
+        _ = cached.score(prompts, seeds).aesthetic  # complete the cached records
         rows.append(
             {
                 "batch": n,

@@ -3,7 +3,8 @@
 from prompt_gym.backends.factory import make_backend
 from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target
 from prompt_gym.backends.registry import BACKENDS, COMPONENTS, BackendPreset
-from prompt_gym.backends.reward_backend import BackendStats, RewardBackend, ScoreResult
+from prompt_gym.backends.results import BackendStats, ScoreResult
+from prompt_gym.backends.reward_backend import RewardBackend
 
 __all__ = [
     "BACKENDS",

@@ -74,6 +74,20 @@ class MemoryLRU:
         if len(self._data) > self.capacity:
             self._data.popitem(last=False)
 
+    def replace(self, key: Hashable, value: Any) -> bool:
+        """Update ``key`` if present, leaving the recency order alone; whether it was present.
+
+        >>> lru = MemoryLRU(2)
+        >>> lru.put("a", 1); lru.put("b", 2); lru.replace("a", 3), lru.replace("c", 4)
+        (True, False)
+        >>> list(lru._data.items())
+        [('a', 3), ('b', 2)]
+        """
+        if key not in self._data:
+            return False
+        self._data[key] = value
+        return True
+
     def clear(self) -> None:
         """Drop every entry."""
         self._data.clear()

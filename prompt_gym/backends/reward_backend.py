@@ -7,7 +7,13 @@ Every env talks to a :class:`RewardBackend`; it owns a generator, a scorer and a
   ``score([prompt], [seed])`` would; identical requests inside one call are generated once.
 * **Caching is invisible.** A cached result equals a recomputed one bit for bit. Results are
   content-addressed by the backend preset, its version, every generation and scoring parameter,
-  the prompt and the seed. Memory first, then disk (``cache_dir``), then compute.
+  the prompt and the seed. Memory first, then disk (``cache_dir``), then compute. A generator may
+  also say which prompts draw the same scene (``scene_keys(prompts)``, e.g. the shapes world,
+  where unknown words change nothing): a miss whose (scene, seed) was already generated, in this
+  call or earlier (kept like the memory cache), reuses that image's scores instead of rendering
+  it again. Aesthetic scores may be computed when a result's ``aesthetic`` is first read
+  (:class:`LazyScoreResult`; never with a disk cache, which stores every score at once): the
+  values are the same.
 * **Failures are reported, never scored silently.** A generated image that was non-finite or is
   all black comes back with ``valid=False`` (and the reason) so the reward function can apply its
   documented floor.
@@ -18,14 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from prompt_gym.backends.cache import DiskCache, MemoryLRU
 from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target
+from prompt_gym.backends.results import BackendStats, LazyScoreResult, ScoreResult
 from prompt_gym.backends.validation import check_requests, check_texts
 
 BLACK_MAX_LEVEL = 1
@@ -34,65 +40,37 @@ BLACK_MAX_LEVEL = 1
 _FLAG_NONFINITE, _FLAG_BLACK = 1, 2
 
 
-@dataclass
-class ScoreResult:
-    """Scores for a batch of (prompt, seed) requests, in request order.
+class _Pending:
+    """How to compute the aesthetic scores a batch does not know yet, and where they go.
 
-    Attributes:
-        image_embeds: ``float32 (N, D)`` unit embeddings of the generated images.
-        aesthetic: ``float32 (N,)`` aesthetic scores (``nan`` when the scorer has none).
-        valid: ``bool (N,)``; ``False`` where the image was non-finite or all black.
-        nonfinite: ``bool (N,)``; the generator produced NaN/inf (the image was zeroed).
-        black: ``bool (N,)``; the image is all black (e.g. a safety filter or a NaN VAE).
-        prompt_tokens: ``int32 (N,)`` text-encoder tokens incl. BOS/EOS, ``-1`` if unknown.
-        cache_hit: ``bool (N,)``; the result came from the memory or disk cache.
-        images: ``uint8 (N, H, W, 3)`` when requested with ``return_images=True``, else ``None``.
+    Rows made in this call take them from the scorer's deferred scores of their batch; rows whose
+    cached record has none (made earlier, never read) are generated and scored again. Once known,
+    the scores are written back into the backend's in-memory records.
     """
 
-    image_embeds: np.ndarray
-    aesthetic: np.ndarray
-    valid: np.ndarray
-    nonfinite: np.ndarray
-    black: np.ndarray
-    prompt_tokens: np.ndarray
-    cache_hit: np.ndarray
-    images: np.ndarray | None = None
+    def __init__(self, backend: RewardBackend, requests: list[tuple[str, int]]) -> None:
+        self.backend, self.requests = backend, requests
+        self.batch_rows: list[int] = []
+        self.batch_index: list[int] = []
+        self.batch: Callable[[], np.ndarray] | None = None
+        self.again: list[int] = []
 
-
-@dataclass
-class BackendStats:
-    """Counters for logging (``backend/`` TensorBoard tags). All cumulative."""
-
-    requests: int = 0
-    unique_requests: int = 0
-    memory_hits: int = 0
-    disk_hits: int = 0
-    misses: int = 0
-    images_generated: int = 0
-    corrupt_entries: int = 0
-    seconds_generate: float = 0.0
-    seconds_score: float = 0.0
-    seconds_total: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def cache_hit_rate(self) -> float:
-        """Fraction of unique requests answered from a cache (0 when nothing was asked)."""
-        hits = self.memory_hits + self.disk_hits
-        return hits / max(1, hits + self.misses)
-
-    @property
-    def images_per_s(self) -> float:
-        """Images generated and scored per second of backend compute time."""
-        busy = self.seconds_generate + self.seconds_score
-        return self.images_generated / busy if busy > 0 else 0.0
-
-    def as_dict(self) -> dict[str, float]:
-        """Flat numbers, including the derived rates."""
-        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
-        out.update(cache_hit_rate=self.cache_hit_rate, images_per_s=self.images_per_s)
-        out.update(self.extra)
-        return out
+    def resolve(
+        self, aes: np.ndarray, embeds: np.ndarray, flags: np.ndarray, tokens: np.ndarray
+    ) -> np.ndarray:
+        """Fill ``aes`` (per unique request) and complete the records of the rows filled."""
+        t0 = time.perf_counter()
+        if self.batch is not None and self.batch_rows:
+            aes[self.batch_rows] = self.batch()[self.batch_index]
+        if self.again:
+            again = [self.requests[j] for j in self.again]
+            images, _ = self.backend._generate([p for p, _ in again], [s for _, s in again])
+            aes[self.again] = np.asarray(self.backend.scorer.aesthetic(images), dtype=np.float32)
+            self.backend.stats.images_generated += len(again)
+        rows = self.batch_rows + self.again
+        self.backend._remember_aesthetic(self.requests, rows, aes, embeds, flags, tokens)
+        self.backend.stats.seconds_score += time.perf_counter() - t0
+        return aes
 
 
 def _encode(embed: np.ndarray, aesthetic: float, flags: int, tokens: int) -> bytes:
@@ -154,6 +132,7 @@ class RewardBackend:
         self._memory = MemoryLRU(memory_cache_size)
         self._texts = MemoryLRU(memory_cache_size)
         self._images = MemoryLRU(keep_images)
+        self._scenes = MemoryLRU(memory_cache_size)  # (scene key, seed) -> scores
         self._disk = DiskCache(cache_dir, name="scores") if cache_dir else None
         self.has_aesthetic = bool(getattr(scorer, "has_aesthetic", True))
         self.stats = BackendStats()
@@ -193,18 +172,36 @@ class RewardBackend:
         prompts, seeds = check_requests(prompts, seeds)
         start = time.perf_counter()
         unique: dict[tuple[str, int], int] = {}
-        inverse = np.empty(len(prompts), dtype=np.int64)
-        for i, request in enumerate(zip(prompts, seeds, strict=True)):
-            inverse[i] = unique.setdefault(request, len(unique))
+        inverse = np.fromiter(
+            (unique.setdefault(r, len(unique)) for r in zip(prompts, seeds, strict=True)),
+            dtype=np.intp,
+            count=len(prompts),
+        )
         requests = list(unique)
-        records: list[tuple[np.ndarray, float, int, int] | None] = [None] * len(requests)
-        hit = np.zeros(len(requests), dtype=bool)
+        m = len(requests)
+        embeds = np.empty((m, self.dim), dtype=np.float32)
+        aes = np.empty(m, dtype=np.float32)
+        flags = np.empty(m, dtype=np.int32)
+        tokens = np.empty(m, dtype=np.int32)
+        hit = np.zeros(m, dtype=bool)
+        pending = _Pending(self, requests)
 
-        for j, request in enumerate(requests):
-            records[j] = self._memory.get(request)
-        self.stats.memory_hits += sum(r is not None for r in records)
+        def fill(j: int, record: tuple[np.ndarray, float | None, int, int]) -> None:
+            embeds[j], a, flags[j], tokens[j] = record
+            if a is None:  # scored earlier without its aesthetic, which nobody read
+                pending.again.append(j)
+            else:
+                aes[j] = a
+            hit[j] = True
 
-        missing = [j for j, r in enumerate(records) if r is None]
+        missing = list(range(m))
+        if self._memory.capacity:
+            for j, request in enumerate(requests):
+                record = self._memory.get(request)
+                if record is not None:
+                    fill(j, record)
+            self.stats.memory_hits += int(np.count_nonzero(hit))
+            missing = np.flatnonzero(~hit).tolist()
         if missing and self._disk is not None:
             keys = [self.cache_key(*requests[j]) for j in missing]
             before = self._disk.corrupt_reads
@@ -214,52 +211,110 @@ class RewardBackend:
                 if value is None:
                     continue
                 try:
-                    records[j] = _decode(value, self.dim)
+                    record = _decode(value, self.dim)
                 except ValueError:
                     self.stats.corrupt_entries += 1
                     continue
-                self._memory.put(requests[j], records[j])
+                fill(j, record)
+                self._memory.put(requests[j], record)
                 self.stats.disk_hits += 1
-            missing = [j for j in missing if records[j] is None]
-        hit[:] = [r is not None for r in records]
+            missing = [j for j in missing if not hit[j]]
 
         fresh_images: dict[int, np.ndarray] = {}
         if missing:
-            computed, images = self._compute([requests[j] for j in missing])
-            writes = []
-            for j, record, image in zip(missing, computed, images, strict=True):
-                records[j] = record
-                fresh_images[j] = image
-                self._memory.put(requests[j], record)
-                self._images.put(requests[j], image)
-                if self._disk is not None:
-                    writes.append((self.cache_key(*requests[j]), _encode(*record)))
-            if self._disk is not None:
-                self._disk.put_many(writes)
+            miss = self._compute_misses([requests[j] for j in missing])
+            computed = (miss.embeds, miss.aes, miss.flags, miss.tokens)
+            if len(missing) == m:  # every request is new: take the batch arrays as they are
+                embeds, aes, flags, tokens = computed
+            else:
+                for column, values in zip((embeds, aes, flags, tokens), computed, strict=True):
+                    column[missing] = values
+            pending.batch = miss.batch
+            pending.batch_rows = [missing[i] for i in miss.batch_rows]
+            pending.batch_index = miss.batch_index
+            pending.again += [missing[i] for i in miss.again]
+            known = np.ones(len(missing), dtype=bool)
+            known[miss.batch_rows + miss.again] = False
+            self._store([requests[j] for j in missing], computed, known, miss.images)
+            if return_images:
+                fresh_images = {missing[i]: image for i, image in miss.images.items()}
             self.stats.misses += len(missing)
 
-        embeds = np.stack([r[0] for r in records]).astype(np.float32, copy=False)
-        aes = np.array([r[1] for r in records], dtype=np.float32)
-        flags = np.array([r[2] for r in records], dtype=np.int32)
-        tokens = np.array([r[3] for r in records], dtype=np.int32)
         nonfinite = (flags & _FLAG_NONFINITE) > 0
         black = (flags & _FLAG_BLACK) > 0
         images = None
         if return_images:
             images = self._images_for(requests, fresh_images)[inverse]
         self.stats.requests += len(prompts)
-        self.stats.unique_requests += len(requests)
+        self.stats.unique_requests += m
         self.stats.seconds_total += time.perf_counter() - start
-        return ScoreResult(
-            image_embeds=embeds[inverse],
-            aesthetic=aes[inverse],
-            valid=~(nonfinite | black)[inverse],
-            nonfinite=nonfinite[inverse],
-            black=black[inverse],
-            prompt_tokens=tokens[inverse],
-            cache_hit=hit[inverse],
-            images=images,
+        fields = (
+            embeds[inverse],
+            None,
+            ~(nonfinite | black)[inverse],
+            nonfinite[inverse],
+            black[inverse],
+            tokens[inverse],
+            hit[inverse],
+            images,
         )
+        if not (pending.batch_rows or pending.again):
+            return ScoreResult(fields[0], aes[inverse], *fields[2:])
+        return LazyScoreResult(
+            *fields,
+            aesthetic_source=lambda: pending.resolve(aes, embeds, flags, tokens)[inverse],
+        )
+
+    def _remember_aesthetic(
+        self,
+        requests: list[tuple[str, int]],
+        rows: list[int],
+        aes: np.ndarray,
+        embeds: np.ndarray,
+        flags: np.ndarray,
+        tokens: np.ndarray,
+    ) -> None:
+        """Complete the in-memory records of ``requests[rows]`` with their aesthetic scores."""
+        if not (self._memory.capacity or self._scenes.capacity):
+            return
+        scene_keys = getattr(self.generator, "scene_keys", None)
+        keys = scene_keys([requests[j][0] for j in rows]) if scene_keys else [None] * len(rows)
+        for j, key in zip(rows, keys, strict=True):
+            a, flag = float(aes[j]), int(flags[j])
+            self._memory.replace(requests[j], (embeds[j], a, flag, int(tokens[j])))
+            if key is not None:
+                self._scenes.replace((key, requests[j][1]), (embeds[j], a, flag))
+
+    def _store(
+        self,
+        requests: list[tuple[str, int]],
+        computed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        known: np.ndarray,
+        images: dict[int, np.ndarray],
+    ) -> None:
+        """Put freshly computed results into the memory, image and disk caches.
+
+        ``known`` marks the rows whose aesthetic score is known; the others are stored without
+        it (``None``) until it is read (only without a disk cache, which always stores it).
+        """
+        embeds, aes, flags, tokens = computed
+        if self._memory.capacity or self._disk is not None:
+            records = [
+                (embeds[i], a if ok else None, f, t)
+                for i, (a, ok, f, t) in enumerate(
+                    zip(aes.tolist(), known.tolist(), flags.tolist(), tokens.tolist(), strict=True)
+                )
+            ]
+            for request, record in zip(requests, records, strict=True):
+                self._memory.put(request, record)
+            if self._disk is not None:
+                self._disk.put_many(
+                    (self.cache_key(*request), _encode(*record))
+                    for request, record in zip(requests, records, strict=True)
+                )
+        if self._images.capacity:
+            for i, image in images.items():
+                self._images.put(requests[i], image)
 
     def _generate(self, prompts: list[str], seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
         checked = getattr(self.generator, "generate_checked", None)
@@ -270,31 +325,103 @@ class RewardBackend:
             nonfinite = np.zeros(len(prompts), dtype=bool)
         return np.asarray(images), np.asarray(nonfinite, dtype=bool)
 
+    def _embed_and_aesthetic(
+        self, images: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | Callable[[], np.ndarray]]:
+        """Embeddings and aesthetic scores of generated images (one pass when the scorer can).
+
+        Without a disk cache (which stores every score at once), a scorer with
+        ``embed_deferring_aesthetic`` gives the aesthetic scores as a function, computed when a
+        caller first reads them.
+        """
+        if self.has_aesthetic and self._disk is None:
+            deferring = getattr(self.scorer, "embed_deferring_aesthetic", None)
+            if deferring is not None:
+                embeds, later = deferring(images)
+                return np.asarray(embeds, dtype=np.float32), later
+        both = getattr(self.scorer, "embed_and_aesthetic", None)
+        if self.has_aesthetic and both is not None:
+            embeds, aes = both(images)
+        else:
+            embeds = self.scorer.embed_images(images)
+            if self.has_aesthetic:
+                aes = self.scorer.aesthetic(images)
+            else:
+                aes = np.full(len(images), np.nan, dtype=np.float32)
+        return np.asarray(embeds, dtype=np.float32), np.asarray(aes, dtype=np.float32)
+
     def _compute(
-        self, requests: list[tuple[str, int]]
-    ) -> tuple[list[tuple[np.ndarray, float, int, int]], np.ndarray]:
-        prompts = [p for p, _ in requests]
-        seeds = [s for _, s in requests]
+        self, prompts: list[str], seeds: list[int]
+    ) -> tuple[tuple[np.ndarray, np.ndarray | Callable[[], np.ndarray], np.ndarray], np.ndarray]:
+        """Generate and score: ``(embeds, aesthetic (maybe deferred), flags)`` and the images."""
         t0 = time.perf_counter()
         images, nonfinite = self._generate(prompts, seeds)
         t1 = time.perf_counter()
-        embeds = np.asarray(self.scorer.embed_images(images), dtype=np.float32)
-        if self.has_aesthetic:
-            aes = np.asarray(self.scorer.aesthetic(images), dtype=np.float32)
-        else:
-            aes = np.full(len(prompts), np.nan, dtype=np.float32)
+        embeds, aes = self._embed_and_aesthetic(images)
         t2 = time.perf_counter()
-        count_tokens = getattr(self.generator, "count_tokens", None)
-        tokens = np.asarray(count_tokens(prompts)) if count_tokens else np.full(len(prompts), -1)
         black = images.reshape(len(images), -1).max(axis=1) <= BLACK_MAX_LEVEL
         flags = np.where(nonfinite, _FLAG_NONFINITE, 0) | np.where(black, _FLAG_BLACK, 0)
         self.stats.images_generated += len(prompts)
         self.stats.seconds_generate += t1 - t0
         self.stats.seconds_score += t2 - t1
-        records = [
-            (embeds[i], float(aes[i]), int(flags[i]), int(tokens[i])) for i in range(len(prompts))
-        ]
-        return records, images
+        return (embeds, aes, flags.astype(np.int32)), images
+
+    def _compute_misses(self, requests: list[tuple[str, int]]) -> _Misses:
+        """Results of cache misses (see :class:`_Misses`).
+
+        With the generator's ``scene_keys``, each distinct (scene, seed) is generated once: a
+        request that draws the scene of an earlier one (in this batch, or scored before and still
+        remembered) takes its scores; only the prompt's token count is its own.
+        """
+        prompts = [p for p, _ in requests]
+        seeds = [s for _, s in requests]
+        n = len(requests)
+        count_tokens = getattr(self.generator, "count_tokens", None)
+        tokens = np.asarray(count_tokens(prompts)) if count_tokens else np.full(n, -1)
+        out = _Misses(n, self.dim, tokens.astype(np.int32))
+        scene_keys = getattr(self.generator, "scene_keys", None)
+        if scene_keys is None:
+            (embeds, aes, flags), made = self._compute(prompts, seeds)
+            out.embeds, out.flags, out.images = embeds, flags, dict(enumerate(made))
+            out.take_aesthetic(aes, np.arange(n), np.arange(n))
+            return out
+        keys = list(zip(scene_keys(prompts), seeds, strict=True))
+        slot: dict[Any, int] = {}  # scene key -> position among the images to make
+        make: list[int] = []  # the request that makes each of them
+        where = np.full(n, -1, dtype=np.intp)  # request -> that position; -1: remembered
+        for i, key in enumerate(keys):
+            pos = slot.get(key)
+            if pos is None:
+                record = self._scenes.get(key) if self._scenes.capacity else None
+                if record is not None:
+                    out.embeds[i], a, out.flags[i] = record
+                    if a is None:
+                        out.again.append(i)
+                    else:
+                        out.aes[i] = a
+                    continue
+                pos = slot[key] = len(make)
+                make.append(i)
+            where[i] = pos
+        extra = self.stats.extra
+        extra["images_reused"] = extra.get("images_reused", 0) + n - len(make)
+        if not make:
+            return out
+        (e, a, f), made = self._compute([prompts[i] for i in make], [seeds[i] for i in make])
+        drawn = np.flatnonzero(where >= 0)
+        if len(make) == n:  # every request draws a new scene
+            out.embeds, out.flags = e, f
+        else:
+            out.embeds[drawn], out.flags[drawn] = e[where[drawn]], f[where[drawn]]
+        out.take_aesthetic(a, drawn, where[drawn])
+        known = None if callable(a) else a
+        if self._scenes.capacity:
+            for key, pos in slot.items():
+                self._scenes.put(
+                    key, (e[pos], None if known is None else float(known[pos]), int(f[pos]))
+                )
+        out.images = {i: made[pos] for i, pos in enumerate(where.tolist()) if pos >= 0}
+        return out
 
     def _images_for(
         self, requests: list[tuple[str, int]], fresh: dict[int, np.ndarray]
@@ -347,6 +474,7 @@ class RewardBackend:
     def clear_memory(self) -> None:
         """Drop the in-memory caches (the disk cache is kept)."""
         self._memory.clear()
+        self._scenes.clear()
         self._texts.clear()
         self._images.clear()
 
@@ -354,6 +482,36 @@ class RewardBackend:
         """Close the disk cache connection."""
         if self._disk is not None:
             self._disk.close()
+
+
+class _Misses:
+    """Results of a batch of cache misses, in request order.
+
+    ``aes`` holds the known aesthetic scores; rows ``batch_rows`` take theirs from the deferred
+    scores ``batch()[batch_index]`` of the images made, rows ``again`` must be scored again.
+    """
+
+    def __init__(self, n: int, dim: int, tokens: np.ndarray) -> None:
+        self.embeds = np.empty((n, dim), dtype=np.float32)
+        self.aes = np.empty(n, dtype=np.float32)
+        self.flags = np.empty(n, dtype=np.int32)
+        self.tokens = tokens
+        self.images: dict[int, np.ndarray] = {}
+        self.batch: Callable[[], np.ndarray] | None = None
+        self.batch_rows: list[int] = []
+        self.batch_index: list[int] = []
+        self.again: list[int] = []
+
+    def take_aesthetic(
+        self, aes: np.ndarray | Callable[[], np.ndarray], rows: np.ndarray, index: np.ndarray
+    ) -> None:
+        """Rows ``rows`` get ``aes[index]``, now or (deferred scores) when first read."""
+        if callable(aes):
+            self.batch, self.batch_rows, self.batch_index = aes, rows.tolist(), index.tolist()
+        elif len(rows) == len(self.aes) and (index == rows).all():
+            self.aes = aes
+        else:
+            self.aes[rows] = aes[index]
 
 
 def _rebuild(factory: Any, name: str, kwargs: dict[str, Any]) -> RewardBackend:

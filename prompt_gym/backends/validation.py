@@ -18,6 +18,8 @@ def check_texts(texts: Sequence[str], what: str = "prompt") -> list[str]:
     if isinstance(texts, str):
         raise ValueError(f"expected a sequence of {what}s, got a single string {texts!r}")
     texts = list(texts)
+    if all(type(text) is str for text in texts):  # the common case, checked in one pass
+        return texts
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise ValueError(f"{what} {i} must be a str, got {type(text).__name__}: {text!r}")
@@ -40,6 +42,10 @@ def check_requests(prompts: Sequence[str], seeds: Sequence[int]) -> tuple[list[s
         raise ValueError(
             f"got {len(prompts)} prompts but {len(seeds)} seeds; pass one seed per prompt"
         )
+    if all(type(seed) is int for seed in seeds) and (
+        not seeds or (min(seeds) >= 0 and max(seeds) <= MAX_SEED)
+    ):  # the common case, checked in one pass
+        return prompts, seeds
     out = []
     for i, seed in enumerate(seeds):
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer):

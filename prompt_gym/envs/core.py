@@ -72,7 +72,10 @@ class EnvCore(ABC):
     # -- the two halves of a step ------------------------------------------------------------
     def plan(self, action: Any) -> tuple[list[str], list[int]]:
         """Validate ``action`` and return the requests to score for it (maybe none)."""
-        index = self.check(action)
+        return self.plan_checked(self.check(action))
+
+    def plan_checked(self, index: int | None) -> tuple[list[str], list[int]]:
+        """:meth:`plan` for an action :meth:`check` has returned ``index`` for."""
         self._pending, self._penalized = index, index is None
         if index is None:
             return [], []
@@ -82,21 +85,41 @@ class EnvCore(ABC):
         self, result: ScoreResult | None
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Apply the planned action given the scores of its requests."""
+        reward, terminated, truncated, info = self.advance(result)
+        return self._observe(), reward, terminated, truncated, info
+
+    def advance(self, result: ScoreResult | None) -> tuple[float, bool, bool, dict[str, Any]]:
+        """:meth:`finish` without the observation: ``(reward, terminated, truncated, info)``."""
         self.steps += 1
         if self._penalized:
-            obs, reward, terminated, info = (
-                self._observe(),
-                self.invalid_penalty,
-                False,
-                self._info(),
-            )
+            reward, terminated, info = self.invalid_penalty, False, self._info()
             info["invalid_action"] = True
         else:
             reward, terminated, info = self._apply(self._pending, result)
-            obs = self._observe()
         truncated = not terminated and self.steps >= self.max_steps
         self.done = terminated or truncated
-        return obs, float(reward), bool(terminated), bool(truncated), info
+        return float(reward), bool(terminated), bool(truncated), info
+
+    def needs_result(self) -> bool:
+        """Whether :meth:`advance` needs the scores of the planned requests.
+
+        A vector env that gave the core what it needs from them in another way passes ``None``.
+        """
+        return True
+
+    def begin(
+        self, np_random: np.random.Generator, options: dict[str, Any] | None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """:meth:`reset` for a vector env: the observation may be :meth:`observation_parts`."""
+        return self.reset(np_random, options)
+
+    def observation_parts(self) -> dict[str, np.ndarray]:
+        """The current observation, possibly sharing memory with the core: read, do not keep.
+
+        A vector env copies these into its batch at once; cores override it to skip the copies
+        :meth:`_observe` makes.
+        """
+        return self._observe()
 
     def check(self, action: Any) -> int | None:
         """Validate ``action`` without changing state: its index, or ``None`` if penalized.
@@ -143,6 +166,10 @@ class EnvCore(ABC):
     def action_masks(self) -> np.ndarray:
         """The mask as ``bool`` (the name MaskablePPO looks for)."""
         return self.action_mask().astype(bool)
+
+    def action_mask_parts(self) -> np.ndarray:
+        """:meth:`action_mask`, possibly sharing memory with the core: read, do not keep."""
+        return self.action_mask()
 
     @abstractmethod
     def _requests(self, action: int) -> tuple[list[str], list[int]]:
@@ -223,6 +250,5 @@ class PromptEnv(gym.Env):
 
 
 def slice_result(result: ScoreResult, start: int, stop: int) -> ScoreResult:
-    """Rows ``start:stop`` of a batched result."""
-    fields = {k: v[start:stop] if v is not None else None for k, v in result.__dict__.items()}
-    return ScoreResult(**fields)
+    """Rows ``start:stop`` of a batched result (aesthetic scores stay deferred if they are)."""
+    return result.rows(start, stop)

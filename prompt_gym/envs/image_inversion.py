@@ -14,7 +14,7 @@ from prompt_gym.envs.core import EnvCore, PromptEnv, check_options
 from prompt_gym.envs.render import side_by_side
 from prompt_gym.envs.targets import TargetSet, as_target
 from prompt_gym.envs.vector import PromptVectorEnv
-from prompt_gym.rewards import image_similarity
+from prompt_gym.rewards import image_similarity, image_similarity_rows
 
 REWARD_MODES = ("dense", "delta", "terminal")
 EXTRA_CAPTION_ROUNDS = 3
@@ -89,11 +89,23 @@ class ImageInversionCore(EnvCore):
         self.action_space = spaces.Discrete(n_tokens + 1)
         self.stop_action = n_tokens
         self.target: Target | None = None
+        self._spaces: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._measured: tuple[float, np.ndarray, bool] | None = None  # set by the vector env
 
     # ----------------------------------------------------------------------------------- reset
     def reset(
         self, np_random: np.random.Generator, options: dict[str, Any] | None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._start(np_random, options)
+        return self._observe(), self._info()
+
+    def begin(
+        self, np_random: np.random.Generator, options: dict[str, Any] | None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._start(np_random, options)
+        return self.observation_parts(), self._info()
+
+    def _start(self, np_random: np.random.Generator, options: dict[str, Any] | None) -> None:
         options = check_options(options, ("target", "target_index"))
         self.np_random = np_random
         if "target" in options:
@@ -116,31 +128,52 @@ class ImageInversionCore(EnvCore):
         user_target = "target" in options
         if self.resample_prompt_space or user_target:
             space = self._prompt_space(target, caption_seed)
+            views = self._views(space)
         else:  # built once per target, as in the paper, and shared by every env of the backend
-            key = (
-                "prompt_space",
-                id(self.targets),
-                target.target_id,
-                self.n_captions,
-                self.n_tokens,
-            )
-            if key not in self.backend.shared:
-                fixed_seed = zlib.crc32(target.target_id.encode()) & 0x7FFFFFFF
-                self.backend.shared[key] = self._prompt_space(target, fixed_seed)
-            space = self.backend.shared[key]
+            space, views = self._shared_space(target)
         self.target_embed, self.captions, self.words, self.word_embeds = space
-        candidates = np.zeros((self.n_tokens, self.backend.dim), dtype=np.float32)
-        candidates[: len(self.words)] = self.word_embeds
-        self._candidates_obs = np.clip(candidates, -1, 1)
-        self._target_obs = np.clip(self.target_embed, -1, 1).astype(np.float32)
+        self._candidates_obs, self._target_obs, self._target64, self._candidates_info = views
         self.chosen: list[int] = []
+        self._prompt = ""
+        self._chosen_obs = np.full(self.max_tokens, self.n_tokens, dtype=np.int64)
         self.similarity = 0.0
+        self._similarity_obs = np.zeros(1, dtype=np.float32)
         self.current_embed = np.zeros(self.backend.dim, dtype=np.float32)
         self.image_valid = True
         self._mask = self._compute_mask()
         self.current_seeds = list(self.episode_seeds)
         self.done, self.steps = False, 0
-        return self._observe(), self._info()
+
+    def _shared_space(self, target: Target) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The prompt space of a target of the set, built once per backend, and its views."""
+        found = self._spaces.get(target.target_id)
+        if found is not None:
+            return found
+        key = ("prompt_space", id(self.targets), target.target_id, self.n_captions, self.n_tokens)
+        shared = self.backend.shared
+        if key not in shared:
+            fixed_seed = zlib.crc32(target.target_id.encode()) & 0x7FFFFFFF
+            shared[key] = self._prompt_space(target, fixed_seed)
+        views_key = ("prompt_space_views", *key[1:])
+        if views_key not in shared:
+            shared[views_key] = self._views(shared[key])
+        found = self._spaces[target.target_id] = (shared[key], shared[views_key])
+        return found
+
+    def _views(
+        self, space: tuple[np.ndarray, list[str], list[str], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        """What every episode on a prompt space reads, built once per space.
+
+        The candidates and target observations (never modified), the target embedding as
+        float64, and the candidates info string.
+        """
+        target_embed, _, words, word_embeds = space
+        candidates = np.zeros((self.n_tokens, self.backend.dim), dtype=np.float32)
+        candidates[: len(words)] = word_embeds
+        target_obs = np.clip(target_embed, -1, 1).astype(np.float32)
+        target64 = np.asarray(target_embed, dtype=np.float64)
+        return np.clip(candidates, -1, 1), target_obs, target64, " | ".join(words)
 
     def _prompt_space(
         self, target: Target, caption_seed: int
@@ -165,10 +198,13 @@ class ImageInversionCore(EnvCore):
     @property
     def prompt(self) -> str:
         """The prompt built so far: the chosen words joined by spaces."""
-        return " ".join(self.words[i] for i in self.chosen)
+        return self._prompt
 
     def action_mask(self) -> np.ndarray:
         return self._mask.copy()
+
+    def action_mask_parts(self) -> np.ndarray:
+        return self._mask
 
     def _compute_mask(self) -> np.ndarray:
         mask = np.zeros(self.n_tokens + 1, dtype=np.int8)
@@ -185,8 +221,10 @@ class ImageInversionCore(EnvCore):
             self.current_seeds = [
                 int(s) for s in self.np_random.integers(0, 2**31, self.num_images)
             ]
-        prompt = " ".join(self.words[i] for i in [*self.chosen, action])
-        return [prompt] * self.num_images, list(self.current_seeds)
+        self._planned = (
+            f"{self._prompt} {self.words[action]}" if self.chosen else self.words[action]
+        )
+        return [self._planned] * self.num_images, list(self.current_seeds)
 
     def _apply(self, action: int, result: ScoreResult | None) -> tuple[float, bool, dict[str, Any]]:
         previous = self.similarity
@@ -194,14 +232,18 @@ class ImageInversionCore(EnvCore):
             terminated = True
         else:
             self.chosen.append(action)
-            self.similarity = image_similarity(result.image_embeds, self.target_embed, result.valid)
-            mean = (result.image_embeds * result.valid[:, None]).mean(axis=0)
-            norm = float(np.linalg.norm(mean))
-            current = mean / norm if norm > 0 else mean
-            self.current_embed = np.clip(current, -1, 1).astype(np.float32)
-            self.image_valid = bool(result.valid.all())
+            self._prompt = self._planned
+            self._chosen_obs[len(self.chosen) - 1] = action
+            measured, self._measured = self._measured or self._measure(result), None
+            self.similarity, self.current_embed, self.image_valid = measured
             terminated = len(self.chosen) >= self.max_tokens
-            self._mask = self._compute_mask()
+            if terminated:  # what _compute_mask gives: only STOP
+                self._mask[: self.n_tokens] = 0
+            else:
+                self._mask[action] = 0
+            self._similarity_obs = np.array(
+                [min(1.0, max(-1.0, self.similarity))], dtype=np.float32
+            )
         if self.reward_mode == "dense":
             reward = 0.0 if action == self.stop_action else self.similarity
         elif self.reward_mode == "delta":
@@ -210,27 +252,45 @@ class ImageInversionCore(EnvCore):
             reward = self.similarity if terminated else 0.0
         return reward, terminated, self._info()
 
+    def _measure(self, result: ScoreResult) -> tuple[float, np.ndarray, bool]:
+        """Similarity, current embedding (the unit mean of the valid images) and validity."""
+        embeds, valid = result.image_embeds, result.valid
+        similarity = image_similarity(embeds, self._target64, valid)
+        if len(valid) == 1:  # the mean of one row, as (embeds * valid[:, None]).mean(axis=0)
+            mean = embeds[0] * np.float32(valid[0])
+        else:
+            mean = (embeds * valid[:, None]).mean(axis=0)
+        norm = float(np.sqrt(mean.dot(mean)))  # np.linalg.norm of a vector
+        current = mean / norm if norm > 0 else mean  # a new float32 array either way
+        np.maximum(current, -1, out=current)  # np.clip(current, -1, 1), in place
+        np.minimum(current, 1, out=current)
+        return similarity, current, bool(valid[0]) if len(valid) == 1 else bool(valid.all())
+
+    def needs_result(self) -> bool:
+        return self._measured is None
+
     # ----------------------------------------------------------------------------------- views
-    def _observe(self) -> dict[str, np.ndarray]:
-        chosen = np.full(self.max_tokens, self.n_tokens, dtype=np.int64)
-        chosen[: len(self.chosen)] = self.chosen
-        return {  # fresh arrays every call
-            "target": self._target_obs.copy(),
-            "current": self.current_embed.copy(),
-            "candidates": self._candidates_obs.copy(),
-            "chosen": chosen,
-            "action_mask": self._mask.copy(),
-            "similarity": np.array([min(1.0, max(-1.0, self.similarity))], dtype=np.float32),
+    def observation_parts(self) -> dict[str, np.ndarray]:
+        return {
+            "target": self._target_obs,
+            "current": self.current_embed,
+            "candidates": self._candidates_obs,
+            "chosen": self._chosen_obs,
+            "action_mask": self._mask,
+            "similarity": self._similarity_obs,
         }
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        return {key: value.copy() for key, value in self.observation_parts().items()}
 
     def _info(self) -> dict[str, Any]:
         return {
-            "prompt": self.prompt,
+            "prompt": self._prompt,
             "similarity": self.similarity,
             "num_tokens": len(self.chosen),
             "image_valid": self.image_valid,
             "target_id": self.target.target_id,
-            "candidates": " | ".join(self.words),
+            "candidates": self._candidates_info,
         }
 
     def render(self) -> np.ndarray:
@@ -321,6 +381,44 @@ class ImageInversionEnv(PromptEnv):
 
 
 class ImageInversionVectorEnv(PromptVectorEnv):
-    """Native vector env of :class:`ImageInversionEnv`: one backend call per step."""
+    """Native vector env of :class:`ImageInversionEnv`: one backend call per step.
+
+    The sub-envs that scored one image this step have their similarity and current embedding
+    computed together (:func:`measure_rows`, the same numbers as each core's own).
+    """
 
     env_cls: ClassVar[type[PromptEnv]] = ImageInversionEnv
+
+    def _advance_cores(
+        self, live: list[int], spans: list[tuple[int, int]], result: ScoreResult | None
+    ) -> list[tuple[float, bool, bool, dict[str, Any]] | None]:
+        one = [(self.cores[i], a) for i, (a, b) in zip(live, spans, strict=True) if b == a + 1]
+        if result is not None and len(one) > 1:
+            rows = np.array([a for _, a in one])
+            cores = [core for core, _ in one]
+            targets = np.stack([core._target64 for core in cores])
+            valid = result.valid[rows]
+            similarity, current = measure_rows(result.image_embeds[rows], valid, targets)
+            for core, sim, cur, ok in zip(
+                cores, similarity.tolist(), current, valid.tolist(), strict=True
+            ):
+                core._measured = (sim, cur, ok)
+        return super()._advance_cores(live, spans, result)
+
+
+def measure_rows(
+    embeds: np.ndarray, valid: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`ImageInversionCore._measure` of one image per row, for many cores at once.
+
+    Returns:
+        ``(similarity (R,), current (R, D))``, row ``r`` equal to the measure of a core whose
+        step scored ``embeds[r]`` against ``targets[r]``.
+    """
+    similarity = image_similarity_rows(embeds, targets, valid)
+    mean = embeds * valid[:, None].astype(np.float32)
+    norm = np.sqrt(np.vecdot(mean, mean))[:, None]  # per row, as np.sqrt(mean.dot(mean))
+    current = np.divide(mean, norm, out=mean.copy(), where=norm > 0)
+    np.maximum(current, -1, out=current)
+    np.minimum(current, 1, out=current)
+    return similarity, current

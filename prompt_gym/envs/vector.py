@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from copy import deepcopy
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -11,7 +10,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
-from prompt_gym.backends import RewardBackend
+from prompt_gym.backends import RewardBackend, ScoreResult
 from prompt_gym.envs.core import EnvCore, PromptEnv, resolve_backend, slice_result
 
 
@@ -61,6 +60,7 @@ class PromptVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._observations = create_empty_array(self.single_observation_space, num_envs)
+        self._flat_keys = _flat_keys(self.single_observation_space)
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._rngs: list[np.random.Generator | None] = [None] * num_envs
 
@@ -76,72 +76,139 @@ class PromptVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
-        infos: dict[str, Any] = {}
-        obs_list = []
+        obs_list, info_list = [], []
         for i, (core, s) in enumerate(zip(self.cores, seeds, strict=True)):
             if s is not None or self._rngs[i] is None:
                 self._rngs[i], _ = seeding.np_random(s)
-            obs, info = core.reset(self._rngs[i], options)
+            obs, info = core.begin(self._rngs[i], options)
             obs_list.append(obs)
-            infos = self._add_info(infos, info, i)
+            info_list.append(info)
         self._autoreset[:] = False
-        self._observations = concatenate(
-            self.single_observation_space, obs_list, self._observations
-        )
-        return deepcopy(self._observations), infos
+        return self._batch_obs(obs_list), self._batch_infos(info_list)
 
     def step(
         self, actions: Any
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-env with one backend call for all their requests."""
         actions = list(gym.vector.utils.iterate(self.action_space, actions))
-        outcomes = self.step_cores(actions, ~self._autoreset)
+        outcomes = self._step(actions, ~self._autoreset)
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminations = np.zeros(self.num_envs, dtype=bool)
         truncations = np.zeros(self.num_envs, dtype=bool)
-        infos: dict[str, Any] = {}
-        obs_list = []
+        obs_list, info_list = [], []
         for i, outcome in enumerate(outcomes):
+            core = self.cores[i]
             if outcome is None:
-                obs, info = self.cores[i].reset(self._rngs[i], None)
+                obs, info = core.begin(self._rngs[i], None)
             else:
-                obs, rewards[i], terminations[i], truncations[i], info = outcome
+                rewards[i], terminations[i], truncations[i], info = outcome
+                obs = core.observation_parts()
             obs_list.append(obs)
-            infos = self._add_info(infos, info, i)
+            info_list.append(info)
         self._autoreset = terminations | truncations
-        self._observations = concatenate(
-            self.single_observation_space, obs_list, self._observations
-        )
-        return deepcopy(self._observations), rewards, terminations, truncations, infos
+        obs = self._batch_obs(obs_list)
+        return obs, rewards, terminations, truncations, self._batch_infos(info_list)
 
     def step_cores(self, actions: list[Any], active: np.ndarray) -> list[tuple[Any, ...] | None]:
         """Step the ``active`` cores with one backend call; ``None`` for the others.
 
         Every action is validated before any core changes, so a bad action loses nothing.
+        Each outcome is ``(obs, reward, terminated, truncated, info)`` with a fresh observation.
         """
-        for i, core in enumerate(self.cores):
-            if active[i]:
-                core.check(actions[i])
-        spans: list[tuple[int, int] | None] = []
+        outcomes = self._step(actions, active)
+        return [
+            None if out is None else (core._observe(), *out)
+            for core, out in zip(self.cores, outcomes, strict=True)
+        ]
+
+    def _step(
+        self, actions: list[Any], active: np.ndarray
+    ) -> list[tuple[float, bool, bool, dict[str, Any]] | None]:
+        """:meth:`step_cores` without the observations (see :meth:`EnvCore.advance`)."""
+        live, spans, result = self._plan_and_score(actions, active)
+        return self._advance_cores(live, spans, result)
+
+    def _plan_and_score(
+        self, actions: list[Any], active: np.ndarray
+    ) -> tuple[list[int], list[tuple[int, int]], ScoreResult | None]:
+        """Check and plan the actions of the ``active`` cores, then score all their requests."""
+        live = np.flatnonzero(active).tolist()
+        checked = [self.cores[i].check(actions[i]) for i in live]
+        spans: list[tuple[int, int]] = []
         prompts: list[str] = []
         seeds: list[int] = []
-        for i, core in enumerate(self.cores):
-            if not active[i]:
-                spans.append(None)
-                continue
-            p, s = core.plan(actions[i])
+        for i, index in zip(live, checked, strict=True):
+            p, s = self.cores[i].plan_checked(index)
             spans.append((len(prompts), len(prompts) + len(p)))
             prompts += p
             seeds += s
         result = self.backend.score(prompts, seeds) if prompts else None
-        outcomes: list[tuple[Any, ...] | None] = []
-        for core, span in zip(self.cores, spans, strict=True):
-            if span is None:
-                outcomes.append(None)
+        return live, spans, result
+
+    def _advance_cores(
+        self, live: list[int], spans: list[tuple[int, int]], result: ScoreResult | None
+    ) -> list[tuple[float, bool, bool, dict[str, Any]] | None]:
+        """Advance the cores ``live``, core ``live[k]`` with the rows ``spans[k]`` of ``result``."""
+        outcomes: list[tuple[float, bool, bool, dict[str, Any]] | None] = [None] * self.num_envs
+        for i, (a, b) in zip(live, spans, strict=True):
+            core = self.cores[i]
+            if b > a and result is not None and core.needs_result():
+                outcomes[i] = core.advance(slice_result(result, a, b))
             else:
-                part = slice_result(result, *span) if span[1] > span[0] else None
-                outcomes.append(core.finish(part))
+                outcomes[i] = core.advance(None)
         return outcomes
+
+    def _batch_obs(self, obs_list: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Stack per-env observations into fresh batch arrays (kept as the last observation).
+
+        The same as Gymnasium's ``concatenate`` into new arrays; a ``Dict`` of fixed-shape
+        arrays is copied one key at a time with a single ``np.concatenate``.
+        """
+        space, n = self.single_observation_space, self.num_envs
+        out: dict[str, np.ndarray] | None = {} if self._flat_keys else None
+        for key, shape, dtype in self._flat_keys:
+            items = [obs[key] for obs in obs_list]
+            if {getattr(a, "shape", None) for a in items} != {shape}:
+                out = None
+                break
+            array = np.empty((n, *shape), dtype=dtype)
+            np.concatenate(items, axis=0, out=array.reshape(n * shape[0], *shape[1:]))
+            out[key] = array
+        if out is None:
+            out = concatenate(space, obs_list, create_empty_array(space, n))
+        self._observations = out
+        return out
+
+    def _batch_infos(self, info_list: list[dict[str, Any]]) -> dict[str, Any]:
+        """The infos of all sub-envs, batched exactly as ``VectorEnv._add_info`` would.
+
+        Scalar and string values that every sub-env reports with the same type are batched one
+        key at a time; anything else goes through ``_add_info`` env by env.
+        """
+        keys = tuple(info_list[0]) if info_list else ()
+        if {tuple(info) for info in info_list} != {keys}:
+            return self._add_infos(info_list)
+        out: dict[str, Any] = {}
+        for key in keys:
+            values = [info[key] for info in info_list]
+            kind = type(values[0])
+            if key == "final_obs" or {type(v) for v in values} != {kind}:
+                return self._add_infos(info_list)
+            if kind in (int, float, bool) or issubclass(kind, np.number):
+                array = np.array(values, dtype=kind)
+            elif kind is str:
+                array = np.empty(self.num_envs, dtype=object)
+                array[:] = values
+            else:
+                return self._add_infos(info_list)
+            out[key], out[f"_{key}"] = array, np.ones(self.num_envs, dtype=np.bool_)
+        return out
+
+    def _add_infos(self, info_list: list[dict[str, Any]]) -> dict[str, Any]:
+        infos: dict[str, Any] = {}
+        for i, info in enumerate(info_list):
+            infos = self._add_info(infos, info, i)
+        return infos
 
     def reset_core(
         self, i: int, seed: int | None = None
@@ -153,7 +220,7 @@ class PromptVectorEnv(VectorEnv):
 
     def action_masks(self) -> np.ndarray:
         """``bool (num_envs, n_actions)``: valid actions of each sub-env (all valid after an end)."""
-        masks = np.stack([core.action_mask() for core in self.cores]).astype(bool)
+        masks = np.stack([core.action_mask_parts() for core in self.cores]).astype(bool)
         masks[self._autoreset] = True
         return masks
 
@@ -162,3 +229,13 @@ class PromptVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         return tuple(core.render() for core in self.cores)
+
+
+def _flat_keys(space: gym.Space) -> list[tuple[str, tuple[int, ...], np.dtype]]:
+    """``(key, shape, dtype)`` of a ``Dict`` of fixed-shape array spaces (at least 1-D), else ``[]``."""
+    fixed = (gym.spaces.Box, gym.spaces.MultiBinary, gym.spaces.MultiDiscrete)
+    if not isinstance(space, gym.spaces.Dict):
+        return []
+    if not all(isinstance(sub, fixed) and len(sub.shape) >= 1 for sub in space.values()):
+        return []
+    return [(key, tuple(sub.shape), sub.dtype) for key, sub in space.items()]

@@ -55,8 +55,13 @@ def _grid(s: int) -> tuple[np.ndarray, np.ndarray]:
     return np.tile(c, s), np.repeat(c, s)
 
 
-def components(t: np.ndarray) -> dict[str, np.ndarray]:
+def components(
+    t: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """The terms of the score for thumbnails ``t (N, 3, S, S)`` in ``[0, 1]``.
+
+    ``border`` and ``sal`` (:func:`.features.border_colour`, :func:`.features.saliency` of ``t``)
+    may be passed when the caller already has them; they are not modified.
 
     Returns:
         ``float64 (N,)`` arrays ``colourfulness``, ``contrast``, ``composition``, ``q_pos``,
@@ -74,8 +79,11 @@ def components(t: np.ndarray) -> dict[str, np.ndarray]:
     colourfulness = np.hypot(std[:, 0], std[:, 1]) + 0.3 * np.hypot(mean[:, 0], mean[:, 1])
     contrast = std[:, 2]
 
-    sal = saliency(t, border_colour(t))
-    sal *= np.float32(1 / np.sqrt(3.0))
+    if sal is None:
+        sal = saliency(t, border_colour(t) if border is None else border)
+        sal *= np.float32(1 / np.sqrt(3.0))
+    else:
+        sal = sal * np.float32(1 / np.sqrt(3.0))
     subject = subject_mask(sal, 0.15)
     flat_m = subject.reshape(n, -1)
     total = flat_m.sum(axis=1, dtype=np.float64)
@@ -105,9 +113,11 @@ def components(t: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def score_thumbnails(t: np.ndarray) -> np.ndarray:
-    """Aesthetic scores ``float32 (N,)`` in ``[0, 10]`` of thumbnails ``t``."""
-    c = components(t)
+def score_thumbnails(
+    t: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
+) -> np.ndarray:
+    """Aesthetic scores ``float32 (N,)`` in ``[0, 10]`` of thumbnails ``t`` (see :func:`components`)."""
+    c = components(t, border, sal)
     z = W0 + WC * np.minimum(c["colourfulness"], C_MAX) + WK * c["contrast"]
     z = z + WQ * c["composition"]
     return (10.0 / (1.0 + np.exp(-z))).astype(np.float32)

@@ -28,11 +28,50 @@ from collections.abc import Callable
 import numpy as np
 
 from prompt_gym.backends.shapes import params
+from prompt_gym.backends.shapes.crop import Grid
 from prompt_gym.backends.shapes.params import SceneParams
 from prompt_gym.backends.shapes.patterns import Patterns, hue_to_rgb
 
 _F = np.float32
 _LUMA = np.array([0.299, 0.587, 0.114])
+_ADDING_BITS = sum(params.STYLE_BIT[s] for s in ("foggy", "grainy", "cinematic"))
+_FIELD_BITS = params.STYLE_BIT["rainbow"] | params.STYLE_BIT["psychedelic"]
+
+
+def scale_rows(a: np.ndarray, f: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = a * f[:, None, None]``: each row of ``a (n, H, W)`` times its factor.
+
+    The same products as ``np.multiply`` (``einsum`` runs this faster than a broadcast), except
+    that a zero product may come out as ``+0.0`` where ``np.multiply`` gives ``-0.0``; the
+    colours built from it are the same, since every zero is added to and clipped before the cast.
+    """
+    return np.einsum("nhw,n->nhw", a, f, out=out)
+
+
+def _two_term_einsum_is_exact() -> bool:
+    """Whether ``einsum`` adds two products exactly as ``a * b + c * d`` (no fused multiply-add)."""
+    rng = np.random.default_rng(0)
+    w = rng.random((4, 2, 512), dtype=_F) * _F(3.0) - _F(1.0)
+    f = rng.random((4, 2), dtype=_F) * _F(255.0)
+    expected = w[:, 0] * f[:, 0, None] + w[:, 1] * f[:, 1, None]
+    got = np.einsum("nkp,nk->np", w, f)
+    return bool(np.array_equal(expected, got))
+
+
+_EXACT_TWO_TERMS = _two_term_einsum_is_exact()
+
+
+def mix_rows(weights: np.ndarray, colours: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = weights[:, 0] * colours[:, 0] + weights[:, 1] * colours[:, 1]``, row by row.
+
+    ``weights`` is ``(n, 2, H, W)``, ``colours`` ``(n, 2)``. One ``einsum`` where it computes
+    exactly that (checked once at import), else the two products and the sum.
+    """
+    if _EXACT_TWO_TERMS:
+        return np.einsum("nkhw,nk->nhw", weights, colours, out=out)
+    scale_rows(weights[:, 0], colours[:, 0], out)
+    out += np.einsum("nhw,n->nhw", weights[:, 1], colours[:, 1])
+    return out
 
 
 def runs(keys: np.ndarray) -> list[tuple[int, int, int]]:
@@ -91,7 +130,7 @@ def lighting(
             o[...] = _F(0.78) + _F(0.42) * np.cos(vv * _F(2.6 * np.pi)) ** 2
         else:
             o[...] = _F(1.0)
-    hl = np.flatnonzero(p.highlight[rows])
+    hl = p.highlight[rows].nonzero()[0]
     if hl.size:
         dist = np.sqrt((u[hl] + _F(0.38)) ** 2 + (v[hl] + _F(0.4)) ** 2)
         spot = np.clip((_F(0.22) - dist) * k[hl] + _F(0.5), 0, 1) * _F(0.9)
@@ -108,10 +147,11 @@ def compose(
     shade: np.ndarray | None,
     white: np.ndarray | None,
     pat: Patterns,
+    grid: Grid,
     scratch: Callable[[str, tuple[int, ...]], np.ndarray],
     out: np.ndarray,
-) -> None:
-    """Compose the rows ``q`` into the colour planes ``out`` (``uint8 (n, 3, H, W)``).
+) -> np.ndarray:
+    """Compose the rows ``q`` into the colour planes ``out`` (``uint8 (n, 3, rows, cols)``).
 
     Args:
         q: Parameters of the rows; rows ``lit:`` have lighting fields ``shade`` and ``white``.
@@ -120,23 +160,33 @@ def compose(
         lit: First row with lighting fields.
         shade: Lighting multiplier of rows ``lit:``; ``white`` their mix towards white.
         pat: Texture fields of this resolution.
+        grid: Where the rows are drawn: whole images or windows of them.
         scratch: ``scratch(name, shape)`` returns a reusable float32 buffer.
         out: Destination.
+
+    Returns:
+        Each row's background colour as mixed, ``float32 (n, 3)``.
     """
-    n, h, w = alpha.shape
-    side = min(h, w)
+    n, h, w = alpha.shape  # the drawn window (the whole image when the grid is full)
+    height, width = grid.height, grid.width
+    side = min(height, width)
     fg = (q.fg * 255.0).astype(_F)
     bg = (q.bg * 255.0).astype(_F)
-    wb = scratch("wb", (n, h, w))
-    wf = scratch("wf", (n, h, w))
+    weights = scratch("weights", (n, 2, h, w))  # the two weights side by side, for mix_rows
+    wb, wf = weights[:, 0], weights[:, 1]
     add = scratch("add", (n, h, w))
     np.subtract(_F(1.0), alpha, out=wb)
     np.copyto(wf, alpha)
     add[...] = _F(0.0)
     has_add = False
 
+    present = int(np.bitwise_or.reduce(q.flags)) if n else 0  # every style bit of the rows
+    none = np.zeros(0, dtype=np.intp)
+
     def rows(style: str) -> np.ndarray:
-        return np.flatnonzero(q.has(style))
+        if not present & params.STYLE_BIT[style]:
+            return none
+        return q.has(style).nonzero()[0]
 
     # ---- fill: shade * colour + white * (255 - colour)
     if shade is not None and white is not None and lit < n:
@@ -146,10 +196,10 @@ def compose(
         wf[s] -= add[s]
         add[s] *= _F(255.0)
         has_add = True
-    idx = np.flatnonzero(q.overshade)
+    idx = q.overshade.nonzero()[0]
     if idx.size:
         wf[idx] *= _F(0.75)
-    idx = np.flatnonzero(q.rim)
+    idx = q.rim.nonzero()[0]
     if idx.size:  # a darker band just inside the edge
         band = np.clip(_F(1.0) + _F(0.15) * k[idx] - depth[idx], 0, 1)
         wf[idx] *= _F(1.0) - _F(0.45) * band
@@ -161,7 +211,7 @@ def compose(
         idx = rows(style)
         if idx.size == 0:
             continue
-        weight = bank[(q.u[idx, field] * bank.shape[0]).astype(np.int64)]
+        weight = grid.crop(bank, (q.u[idx, field] * bank.shape[0]).astype(np.int64), idx)
         if style != "dotted":  # a darker shade of the fill
             wf[idx] *= _F(1.0) - _F(0.55) * weight
             continue
@@ -173,7 +223,7 @@ def compose(
         add[idx] += dots * accent
 
     # ---- pixel styles on the weights
-    has_add |= bool((q.has("foggy") | q.has("grainy") | q.has("cinematic")).any())
+    has_add |= bool(present & _ADDING_BITS)
     idx = rows("outlined")
     if idx.size:  # a dark line just outside the edge, 0.9 px wide at 64 px
         a = (_F(0.9 * side / 64) / q.soft[idx].astype(_F))[:, None, None]
@@ -181,7 +231,7 @@ def compose(
         wf[idx] *= f
         wb[idx] *= f
         add[idx] *= f
-    idx = np.flatnonzero(q.glow)
+    idx = q.glow.nonzero()[0]
     if idx.size:  # a halo of the object colour, outside the object; wider for neon
         reach = np.where(q.has("neon")[idx], 1.0, 0.6).astype(_F)[:, None, None]
         sdf = (_F(0.5) - depth[idx]) / k[idx]
@@ -192,19 +242,19 @@ def compose(
         add[idx] *= keep
     idx = rows("gradient")
     if idx.size:
-        wb[idx] *= (_F(1.0) - _F(0.55) * (np.arange(h, dtype=_F) + _F(0.5)) / _F(h))[:, None]
+        wb[idx] *= _F(1.0) - _F(0.55) * grid.ys(idx) / _F(height)
     idx = rows("dramatic lighting")
     if idx.size:  # dark scene, spotlight on the group
-        xs = (np.arange(w, dtype=_F) + _F(0.5)) / _F(side)
-        ys = (np.arange(h, dtype=_F) + _F(0.5)) / _F(side)
-        ax = (q.anchor[idx, 0] * w / side).astype(_F)[:, None, None]
-        ay = (q.anchor[idx, 1] * h / side).astype(_F)[:, None, None]
-        dist = np.sqrt((xs[None, None, :] - ax) ** 2 + (ys[None, :, None] - ay) ** 2)
+        xs = grid.xs(idx) / _F(side)
+        ys = grid.ys(idx) / _F(side)
+        ax = (q.anchor[idx, 0] * width / side).astype(_F)[:, None, None]
+        ay = (q.anchor[idx, 1] * height / side).astype(_F)[:, None, None]
+        dist = np.sqrt((xs - ax) ** 2 + (ys - ay) ** 2)
         light = np.clip(_F(1.5) - _F(3.0) * dist, _F(0.15), _F(1.3))
         _scale(idx, light, wf, wb, add)
     idx = rows("vignette")
     if idx.size:
-        _scale(idx, pat.vignette, wf, wb, add)
+        _scale(idx, grid.field(pat.vignette, idx), wf, wb, add)
     idx = rows("foggy")
     if idx.size:
         _scale(idx, _F(0.45), wf, wb, add)
@@ -217,31 +267,38 @@ def compose(
     idx = rows("grainy")
     if idx.size:
         which = (q.u[idx, params.U_GRAIN] * pat.grain.shape[0]).astype(np.int64)
-        add[idx] += pat.grain[which] * _F(28.0)
+        add[idx] += grid.crop(pat.grain, which, idx) * _F(28.0)
     idx = rows("cinematic")
     if idx.size:
-        bar = max(1, round(0.12 * h))
-        for band in (slice(0, bar), slice(h - bar, h)):
-            wf[idx, band] = _F(0.0)
-            wb[idx, band] = _F(0.0)
-            add[idx, band] = _F(8.0)
+        bar = max(1, round(0.12 * height))
+        if grid.full:
+            for band in (slice(0, bar), slice(h - bar, h)):
+                wf[idx, band] = _F(0.0)
+                wb[idx, band] = _F(0.0)
+                add[idx, band] = _F(8.0)
+        else:
+            y = grid.lines(idx)
+            bars = (y < bar) | (y >= height - bar)
+            for field, value in ((wf, 0.0), (wb, 0.0), (add, 8.0)):
+                field[idx] = np.where(bars, _F(value), field[idx])
     mono = q.has("monochrome")
-    if mono.any():  # colour fields of rainbow / psychedelic rows are handled below
+    if (
+        present & params.STYLE_BIT["monochrome"]
+    ):  # colour fields of rainbow / psychedelic rows are handled below
         fg[mono] = (fg[mono] * _LUMA).sum(axis=1, keepdims=True)
         bg[mono] = (bg[mono] * _LUMA).sum(axis=1, keepdims=True)
 
     # ---- mix the colours: every row as if both colours were flat, then redo the others
-    mix, part = scratch("mix", (n, h, w)), scratch("part", (n, h, w))
+    mix = scratch("mix", (n, h, w))
+    colours = np.stack([bg, fg], axis=2)  # (n, 3, 2): background and fill of each channel
     for c in range(3):
-        np.multiply(wb, bg[:, c, None, None], out=mix)
-        np.multiply(wf, fg[:, c, None, None], out=part)
-        mix += part
+        mix_rows(weights, colours[:, c], mix)
         if has_add:
             mix += add
         np.clip(mix, _F(0.0), _F(255.0), out=out[:, c], casting="unsafe")
+    if not present & _FIELD_BITS:
+        return bg
     fields = np.flatnonzero(q.has("rainbow") | q.has("psychedelic"))
-    if fields.size == 0:
-        return
     r = q.take(fields)
     fgf = np.broadcast_to(fg[fields, :, None, None], (fields.size, 3, 1, w)).copy()
     bgf = np.broadcast_to(bg[fields, :, None, None], (fields.size, 3, h, w)).copy()
@@ -249,11 +306,15 @@ def compose(
     if idx.size:  # hues along the object's x axis, and an arc behind the object
         hue = _F(0.5) * u[fields[idx]] + r.u[idx, params.U_RAINBOW, None, None].astype(_F)
         fgf[idx] = np.moveaxis(hue_to_rgb(hue), 0, 1).astype(_F) * _F(235.0) + _F(10.0)
-        bgf[idx] += pat.arc_mask * (pat.arc * _F(255.0) - bgf[idx])
+        arc = grid.field(pat.arc, fields[idx])
+        arc_mask = grid.field(pat.arc_mask, fields[idx])
+        if not grid.full:
+            arc_mask = arc_mask[:, None]
+        bgf[idx] += arc_mask * (arc * _F(255.0) - bgf[idx])
     idx = np.flatnonzero(r.has("psychedelic"))
     if idx.size:
         phase = (r.u[idx, params.U_PSY] * pat.psychedelic.shape[0]).astype(np.int64)
-        bgf[idx] = pat.psychedelic[phase] * _F(255.0)
+        bgf[idx] = grid.crop(pat.psychedelic, phase, fields[idx]) * _F(255.0)
     idx = np.flatnonzero(r.has("monochrome"))
     if idx.size:
         fgf[idx] = (np.moveaxis(fgf[idx], 1, -1) * _LUMA).sum(axis=-1)[:, None]
@@ -263,6 +324,7 @@ def compose(
         if has_add:
             mixed += add[fields]
         out[fields, c] = np.clip(mixed, _F(0.0), _F(255.0))
+    return bg
 
 
 def _scale(idx: np.ndarray, f: np.ndarray | np.float32, *fields: np.ndarray) -> None:

@@ -35,6 +35,7 @@ an image's features do not depend on its batch.
 
 from __future__ import annotations
 
+import math
 import threading
 from functools import lru_cache
 
@@ -62,7 +63,7 @@ class _Scratch(threading.local):
         self.buffers: dict[tuple[str, str], np.ndarray] = {}
 
     def get(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         key = (name, np.dtype(dtype).str)
         buf = self.buffers.get(key)
         if buf is None or buf.size < size:
@@ -88,6 +89,16 @@ def check_images(images: np.ndarray) -> np.ndarray:
     if images.shape[1] < 1 or images.shape[2] < 1:
         raise ValueError(f"images must be at least 1x1 pixels, got {images.shape}")
     return images
+
+
+_ROWS_PER_PRODUCT = 4096
+"""Rows per matrix product in :func:`thumbnail`: small enough that BLAS stays single-threaded."""
+
+
+@lru_cache(maxsize=8)
+def _pixel_sums(fx: int) -> np.ndarray:
+    """``float32 (fx * 3, 3)``: sums each channel over ``fx`` interleaved RGB pixels."""
+    return np.tile(np.eye(3, dtype=_F), (fx, 1))
 
 
 def _bins(n_in: int, n_out: int) -> np.ndarray:
@@ -129,12 +140,15 @@ def thumbnail(images: np.ndarray) -> np.ndarray:
     np.copyto(acc, x[:, :, 0])
     for j in range(1, fy):
         acc += x[:, :, j]
-    for c in range(3):
-        plane = acc[..., c]
-        o = out[:, c]
-        np.copyto(o, plane[:, :, 0::fx])
-        for j in range(1, fx):
-            o += plane[:, :, j::fx]
+    # the sums over fx neighbouring pixels of each channel, as a product with a 0/1 matrix:
+    # exact in float32 (integers below 2**16), so the order of the additions does not matter
+    cols = acc.reshape(-1, fx * 3).astype(_F)
+    sums = _SCRATCH.get("sums", (cols.shape[0], 3), _F)
+    for a in range(0, cols.shape[0], _ROWS_PER_PRODUCT):
+        np.matmul(
+            cols[a : a + _ROWS_PER_PRODUCT], _pixel_sums(fx), out=sums[a : a + _ROWS_PER_PRODUCT]
+        )
+    np.copyto(out, sums.reshape(n, THUMB, THUMB, 3).transpose(0, 3, 1, 2))
     out *= _F(1.0 / (255.0 * fy * fx))
     return out
 
@@ -190,24 +204,13 @@ def _moments(m: np.ndarray) -> np.ndarray:
     rows = np.einsum("nyx,by->nbx", m, powers)  # (N, 5, S): sum over y of y**b
     sxy = np.einsum("nbx,ax->nba", rows[:, :3], powers).astype(np.float64)  # sum x**a y**b
     ry = rows[:, 3:].sum(axis=2).astype(np.float64)  # sum y**3, y**4
-    return np.stack(
-        [
-            sxy[:, 0, 0],
-            sxy[:, 0, 1],
-            sxy[:, 1, 0],
-            sxy[:, 0, 2],
-            sxy[:, 2, 0],
-            sxy[:, 1, 1],
-            sxy[:, 0, 3],
-            ry[:, 0],
-            sxy[:, 0, 4],
-            ry[:, 1],
-            sxy[:, 1, 2],
-            sxy[:, 2, 1],
-            sxy[:, 2, 2],
-        ],
-        axis=1,
-    )
+    both = np.concatenate([sxy.reshape(len(m), 15), ry], axis=1)
+    return both[:, _MOMENT_COLUMNS]
+
+
+# the columns of _moments in ``concatenate([sxy (b, a) flattened, ry])``: 1, x, y, x2, y2, xy,
+# x3, y3, x4, y4, x2y, xy2, x2y2 (``sxy[b, a]`` is the sum of ``y**b x**a``)
+_MOMENT_COLUMNS = np.array([0, 1, 5, 2, 10, 6, 3, 15, 4, 16, 7, 11, 12])
 
 
 def _blocks(img: np.ndarray) -> np.ndarray:
@@ -242,13 +245,22 @@ def colour_bins(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([kernel * chroma[:, None], light * grey[:, None]], axis=1)
 
 
-def features(t: np.ndarray) -> np.ndarray:
-    """Raw features ``float64 (N, 69)`` of thumbnails ``t (N, 3, S, S)`` (see the module table)."""
+def features(
+    t: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
+) -> np.ndarray:
+    """Raw features ``float64 (N, 69)`` of thumbnails ``t (N, 3, S, S)`` (see the module table).
+
+    ``border`` (:func:`border_colour`) and ``sal`` (:func:`saliency`) of ``t`` may be passed when
+    the caller already has them (they are not modified).
+    """
     n, _, s, _ = t.shape
     npx = s * s
     x = t.reshape(n, 3, npx)
-    border = border_colour(t)
-    m = subject_mask(saliency(t, border), 0.25).reshape(n, npx)
+    if border is None:
+        border = border_colour(t)
+    if sal is None:
+        sal = saliency(t, border)
+    m = subject_mask(sal, 0.25).reshape(n, npx)
 
     # weighted and plain channel sums
     lum = x.sum(axis=1)
@@ -257,23 +269,27 @@ def features(t: np.ndarray) -> np.ndarray:
     opp_y = x[:, 0] + x[:, 1]
     opp_y *= _F(0.5)
     opp_y -= x[:, 2]
-    chroma = np.sqrt(opp_a * opp_a + opp_y * opp_y)
     img = lum.reshape(n, s, s)
-    lap = np.abs(
-        img[:, 1:-1, 1:-1] * _F(4.0)
-        - img[:, :-2, 1:-1]
-        - img[:, 2:, 1:-1]
-        - img[:, 1:-1, :-2]
-        - img[:, 1:-1, 2:]
-    )
     chans = np.empty((n, 8, npx), dtype=_F)
     chans[:, :3] = x
     np.multiply(lum, lum, out=chans[:, 3])
-    chans[:, 4] = chroma
-    chans[:, 5] = 0.0
-    chans[:, 5].reshape(n, s, s)[:, 1:-1, 1:-1] = lap
     np.multiply(opp_a, opp_a, out=chans[:, 6])
     np.multiply(opp_y, opp_y, out=chans[:, 7])
+    np.add(chans[:, 6], chans[:, 7], out=chans[:, 4])  # chroma = sqrt(A**2 + Y**2)
+    np.sqrt(chans[:, 4], out=chans[:, 4])
+    # |Laplacian of L| inside the one-pixel frame, on the flat pixel axis (pixels s + 1 to
+    # npx - s - 2; the frame pixels among them are zeroed after)
+    lap = chans[:, 5]
+    a, b = s + 1, npx - s - 1
+    np.multiply(lum[:, a:b], _F(4.0), out=lap[:, a:b])
+    for shift in (-s, s, -1, 1):  # above, below, left, right
+        lap[:, a:b] -= lum[:, a + shift : b + shift]
+    np.abs(lap[:, a:b], out=lap[:, a:b])
+    lap[:, :a] = 0.0
+    lap[:, b:] = 0.0
+    frame = lap.reshape(n, s, s)
+    frame[:, :, 0] = 0.0
+    frame[:, :, -1] = 0.0
     plain = chans.sum(axis=2).astype(np.float64)  # (N, 8)
     chans *= m[:, None, :]
     weighted = chans.sum(axis=2).astype(np.float64)  # (N, 8)
@@ -321,13 +337,17 @@ def features(t: np.ndarray) -> np.ndarray:
     inertia = mu20 + mu02 + 1e-6
     radius = np.sqrt(inertia)
     light = np.stack([(lit_x / lit_mass - cx) / radius, (lit_y / lit_mass - cy) / radius], axis=1)
-    mi = m.reshape(n, s, s)
-    edges = np.empty((n, 4, s - 1, s - 1), dtype=_F)
-    np.subtract(mi[:, :-1, 1:], mi[:, :-1, :-1], out=edges[:, 0])
-    np.subtract(mi[:, 1:, :-1], mi[:, :-1, :-1], out=edges[:, 1])
-    np.subtract(mi[:, 1:, 1:], mi[:, :-1, :-1], out=edges[:, 2])
-    np.subtract(mi[:, 1:, :-1], mi[:, :-1, 1:], out=edges[:, 3])
-    np.abs(edges, out=edges)
+    # |differences| of neighbouring mask pixels (right, down, down-right, down-left) at the
+    # pixels (y, x < S - 1), on the flat pixel axis: pixel p = y S + x, so its right neighbour
+    # is p + 1 and the one below p + S; entries with x = S - 1 are not used
+    span = (s - 1) * s
+    diffs = np.empty((n, 4, span), dtype=_F)
+    np.subtract(m[:, 1 : span + 1], m[:, :span], out=diffs[:, 0])
+    np.subtract(m[:, s : span + s], m[:, :span], out=diffs[:, 1])
+    np.subtract(m[:, s + 1 : span + s], m[:, : span - 1], out=diffs[:, 2, :-1])
+    np.subtract(m[:, s : span + s], m[:, 1 : span + 1], out=diffs[:, 3])
+    np.abs(diffs, out=diffs)
+    edges = np.ascontiguousarray(diffs.reshape(n, 4, s - 1, s)[:, :, :, : s - 1])
     ed = edges.reshape(n, 4, -1).sum(axis=2, dtype=np.float64)
     axis_edges = ed[:, 0] + ed[:, 1] + 1e-3
     shape = np.stack(
@@ -357,10 +377,11 @@ def features(t: np.ndarray) -> np.ndarray:
         ],
         axis=1,
     )
+    bins = colour_bins(np.concatenate([border, obj_rgb]))
     return np.concatenate(
         [
-            colour_bins(border),
-            colour_bins(obj_rgb),
+            bins[:n],
+            bins[n:],
             obj_lum[:, None],
             np.stack([spread, variety, lap_in, lap_out], axis=1),
             light,

@@ -28,7 +28,7 @@ import numpy as np
 
 from prompt_gym.backends.shapes import vocab
 from prompt_gym.backends.shapes.hashing import uniforms
-from prompt_gym.backends.shapes.scene import SceneSpec, parse_prompt
+from prompt_gym.backends.shapes.scene import SceneKey, SceneSpec, parse_prompt, scene_key
 
 #: Style name -> bit in :attr:`SceneParams.flags`.
 STYLE_BIT: dict[str, int] = {name: 1 << i for i, name in enumerate(vocab.STYLES)}
@@ -115,12 +115,30 @@ class SceneParams:
         """Boolean mask of the images that carry ``style``."""
         return (self.flags & STYLE_BIT[style]) != 0
 
-    def take(self, index: np.ndarray) -> SceneParams:
-        """The parameters of the images ``index``, in that order."""
-        return SceneParams(**{k: v[index] for k, v in self.__dict__.items()})
+    def take(self, index: np.ndarray | slice) -> SceneParams:
+        """The parameters of the images ``index``, in that order (views for a slice)."""
+        return SceneParams(*[v[index] for v in self.__dict__.values()])
+
+
+_SHAPE_STYLES = frozenset({"shaded", "metallic", "flat", "glowing", "neon"})
+_COLOUR_STYLES = frozenset(
+    {"neon", "metallic", "pastel", "bright", "dark", "soft", "vivid", "high contrast"}
+    | {"cinematic", "minimal"}
+)
 
 
 def _shape_table(styles: frozenset[str]) -> np.ndarray:
+    """Shape rows of a spec's styles (only the styles that change a shape row matter)."""
+    return _shape_rows(styles & _SHAPE_STYLES)
+
+
+def _colour_table(styles: frozenset[str], background: str | None) -> np.ndarray:
+    """Colour rows of a spec's styles and background (only the colour styles matter)."""
+    return _colour_rows(styles & _COLOUR_STYLES, background)
+
+
+@lru_cache(maxsize=256)
+def _shape_rows(styles: frozenset[str]) -> np.ndarray:
     rows = []
     for name in vocab.SHAPE_NAMES:
         d = vocab.SHAPES[name]
@@ -138,7 +156,9 @@ def _shape_table(styles: frozenset[str]) -> np.ndarray:
         geom = vocab.GEOMETRIES.index(d.geometry)
         hollow = d.fill == "outline"
         rows.append((geom, shade, rim, highlight, hollow, glow, overshade, *d.aspect, *d.ring))
-    return np.array(rows, dtype=np.float64)
+    table = np.array(rows, dtype=np.float64)
+    table.setflags(write=False)
+    return table
 
 
 def _luma(c: np.ndarray) -> np.ndarray:
@@ -149,7 +169,8 @@ def _saturate(c: np.ndarray, amount: float) -> np.ndarray:
     return np.clip(_luma(c) + amount * (c - _luma(c)), 0.0, 1.0)
 
 
-def _colour_table(styles: frozenset[str], background: str | None) -> np.ndarray:
+@lru_cache(maxsize=1024)
+def _colour_rows(styles: frozenset[str], background: str | None) -> np.ndarray:
     """Object and background colours after the colour styles, for every object colour."""
     fg = _COLOUR_TABLE.copy()
     default = background is None or "minimal" in styles
@@ -225,11 +246,15 @@ def plan(spec: SceneSpec) -> Plan:
 
 
 class PlanTable:
-    """The plans of recently seen prompts, stacked so a batch gathers them in one indexing step.
+    """The plans of recently seen scenes, stacked so a batch gathers them in one indexing step.
 
-    Keyed by the prompt string (parsing and planning happen once per distinct prompt). When a
-    batch would overflow ``capacity``, the table is cleared first; capacity grows to fit any batch.
+    One row per distinct spec, found through the prompt string: a prompt is parsed once, and
+    prompts that parse to the same spec share a row. When a batch would overflow ``capacity``
+    rows (or ``PROMPTS_PER_ROW`` times as many prompts), the table is cleared first; capacity
+    grows to fit any batch.
     """
+
+    PROMPTS_PER_ROW = 8
 
     def __init__(self, capacity: int = 4096) -> None:
         self._lock = threading.Lock()
@@ -237,7 +262,8 @@ class PlanTable:
 
     def _alloc(self, capacity: int) -> None:
         self.capacity = capacity
-        self.ids: dict[str, int] = {}
+        self.ids: dict[str, int] = {}  # prompt -> row
+        self.rows: dict[SceneKey, int] = {}  # spec (as its key) -> row
         self.shape = np.empty((capacity, _N_SHAPES, 11))
         self.colour = np.empty((capacity, _N_COLOURS, 6))
         self.scalars = np.empty((capacity, 10))
@@ -251,15 +277,22 @@ class PlanTable:
             ``(scalars (N, 10), shape row (N, 11), colour row (N, 6), shape index, colour index)``.
         """
         with self._lock:
-            new = [p for p in dict.fromkeys(prompts) if p not in self.ids]
-            if new and len(self.ids) + len(new) > self.capacity:
-                self._alloc(max(self.capacity, 2 * len(new)))
-                new = list(dict.fromkeys(prompts))
-            for prompt in new:
-                i = len(self.ids)
+            batch = list(dict.fromkeys(prompts))
+            new = [p for p in batch if p not in self.ids]
+            keys = [scene_key(p) for p in new]
+            fresh = {k: p for k, p in zip(keys, new, strict=True) if k not in self.rows}
+            too_many = len(self.ids) + len(new) > self.PROMPTS_PER_ROW * self.capacity
+            if too_many or len(self.rows) + len(fresh) > self.capacity:
+                self._alloc(max(self.capacity, 2 * len(batch)))
+                new, keys = batch, [scene_key(p) for p in batch]
+                fresh = dict(zip(keys, new, strict=True))
+            for key, prompt in fresh.items():
+                i = len(self.rows)
                 pl = plan(parse_prompt(prompt))
                 self.shape[i], self.colour[i], self.scalars[i] = pl.shape, pl.colour, pl.scalars
-                self.ids[prompt] = i
+                self.rows[key] = i
+            for prompt, key in zip(new, keys, strict=True):
+                self.ids[prompt] = self.rows[key]
             ids = np.fromiter((self.ids[p] for p in prompts), dtype=np.intp, count=len(prompts))
             st = self.scalars[ids]
             shape = st[:, 0].astype(np.int64)

@@ -16,6 +16,9 @@ How an image is drawn (all images of a batch at once, in numpy, float32, colour 
 5. pixel styles in this order: outlined, glowing, dramatic lighting, vignette, foggy, blurry
    (haze), grainy, monochrome, cinematic (letterbox bars).
 
+Steps 2-5 run on windows of the images where that saves work (:mod:`.crop`): a box around the
+objects on the background colour, or tiles; the bytes are the same as a whole-image pass.
+
 The empty prompt is a valid request: shape and colour come from the seed, on the plain
 off-white background. Any resolution of at least 8 pixels works, and square or not; sizes and
 positions are fractions of the image, so one (prompt, seed) draws the same scene at 32, 64 or 128
@@ -31,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -38,11 +42,12 @@ from typing import Any
 import numpy as np
 
 from prompt_gym.backends.shapes import geometry, params, vocab
-from prompt_gym.backends.shapes.compose import compose, lighting, runs
+from prompt_gym.backends.shapes.compose import compose, lighting, runs, scale_rows
+from prompt_gym.backends.shapes.crop import Grid, interleave, paste, plan_windows
 from prompt_gym.backends.shapes.params import SceneParams
 from prompt_gym.backends.shapes.patterns import patterns
-from prompt_gym.backends.shapes.scene import SceneSpec
-from prompt_gym.backends.validation import check_requests
+from prompt_gym.backends.shapes.scene import SceneKey, SceneSpec, scene_key
+from prompt_gym.backends.validation import check_requests, check_texts
 
 VERSION = "1"
 _F = np.float32
@@ -80,7 +85,7 @@ class _Workspace(threading.local):
         self.buffers: dict[str, np.ndarray] = {}
 
     def get(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self.buffers.get(name)
         if buf is None or buf.size < size or buf.dtype != dtype:
             buf = self.buffers[name] = np.empty(max(size, 1), dtype=dtype)
@@ -129,6 +134,20 @@ class ShapesGenerator:
         prompts, seeds = check_requests(prompts, seeds)
         return render_prompts(prompts, seeds, self.resolution, self.resolution)
 
+    def scene_keys(self, prompts: Sequence[str]) -> list[SceneKey]:
+        """What each prompt draws: prompts with equal keys render equal images for one seed.
+
+        An image depends on its prompt only through the parsed :class:`SceneSpec` (unknown words
+        change nothing; the key is the spec as a tuple), so the reward backend generates and
+        scores each (spec, seed) once.
+
+        >>> gen = ShapesGenerator()
+        >>> a, b = gen.scene_keys(["a red circle", "red circle, trending on artstation"])
+        >>> a == b
+        True
+        """
+        return [scene_key(p) for p in check_texts(prompts)]
+
 
 def render_prompts(
     prompts: Sequence[str], seeds: Sequence[int], height: int, width: int
@@ -150,16 +169,29 @@ def render_prompts(
             )
         return out
     p = params.resolve(prompts, seeds, float(min(height, width)))
+    out = np.empty((n, height, width, 3), dtype=np.uint8)
+    source, grid = plan_windows(p, height, width)
+    _render_grid(p, source, grid, out)
+    return out
+
+
+def _render_grid(p: SceneParams, source: np.ndarray, grid: Grid, out: np.ndarray) -> None:
+    """Draw the rows of ``grid``, row ``i`` showing image ``source[i]`` of ``p``, into ``out``."""
     lit = (p.shade != params.SHADE_NONE) | p.highlight
     general = lit | p.rim | p.glow | p.overshade | ((p.flags & _PIXEL_STYLE_BITS) != 0)
     # simple rows first, then general unlit rows, then lit rows by shade kind; geometry within
-    order = np.argsort(general * 1000 + lit * 100 + p.shade * 16 + p.geom, kind="stable")
-    n_simple = int(np.count_nonzero(~general))
-    planes = _draw(p.take(order), height, width, n_simple, n - int(np.count_nonzero(lit)))
-    out = np.empty((n, height, width, 3), dtype=np.uint8)
-    for c in range(3):  # back to the caller's order, channels interleaved
-        out[order, :, :, c] = planes[:, c]
-    return out
+    key = (general * 1000 + lit * 100 + p.shade * 16 + p.geom)[source]
+    order = np.argsort(key, kind="stable")
+    dest = source[order]
+    n = dest.size
+    n_simple = int(np.count_nonzero(~general[dest]))
+    n_lit = int(np.count_nonzero(lit[dest]))
+    grid = grid.take(order)
+    planes, background = _draw(p.take(dest), grid, n_simple, n - n_lit)
+    if grid.full:  # back to the caller's order, channels interleaved
+        interleave(out, dest, planes)
+    else:
+        paste(out, dest, grid, planes, background, _WS.get)
 
 
 def render_specs(
@@ -173,18 +205,17 @@ def render_specs(
 
 
 def _coords(
-    p: SceneParams, rows: np.ndarray, slot: int, k: np.ndarray, h: int, w: int
+    p: SceneParams, rows: np.ndarray, slot: int, k: np.ndarray, grid: Grid
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scaled local coordinates ``us (n, 1, W)``, ``vs (n, H, 1)`` of object ``slot`` of ``rows``."""
+    h, w = grid.height, grid.width
     half = p.half[rows] * min(h, w)
     kr = k[rows, 0, 0]
     sx = (kr / (half * p.aspect[rows, 0])).astype(_F)[:, None, None]
     sy = (kr / (half * p.aspect[rows, 1])).astype(_F)[:, None, None]
     cx = (p.centres[rows, slot, 0] * w).astype(_F)[:, None, None]
     cy = (p.centres[rows, slot, 1] * h).astype(_F)[:, None, None]
-    xs = np.arange(w, dtype=_F) + _F(0.5)
-    ys = np.arange(h, dtype=_F) + _F(0.5)
-    return (xs[None, None, :] - cx) * sx, (ys[None, :, None] - cy) * sy
+    return (grid.xs(rows) - cx) * sx, (grid.ys(rows) - cy) * sy
 
 
 def _depth(
@@ -211,18 +242,21 @@ def _depth(
     out[order] = tmp
 
 
-def _draw(p: SceneParams, h: int, w: int, n_simple: int, n_unlit: int) -> np.ndarray:
-    """Draw the sorted batch into colour planes ``uint8 (N, 3, H, W)`` (a reused buffer).
+def _draw(p: SceneParams, grid: Grid, n_simple: int, n_unlit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the sorted batch on ``grid`` into colour planes ``uint8 (N, 3, rows, cols)``.
 
     Rows ``:n_simple`` are flat fills on flat backgrounds; rows ``n_unlit:`` carry lighting.
+    Returns the planes (a reused buffer) and each image's background colour ``float32 (N, 3)``
+    in ``[0, 255]``, as mixed (what every pixel away from the objects shows).
     """
     n = p.fg.shape[0]
-    side = min(h, w)
+    h, w = grid.rows, grid.cols
+    side = min(grid.height, grid.width)
     # k converts local units (object half-extents) into edge-softness units
     k = (p.half * side * p.aspect.min(axis=1) / p.soft).astype(_F)[:, None, None]
     depth = _WS.get("depth", (n, h, w))
     every = np.arange(n)
-    us0, vs0 = _coords(p, every, 0, k, h, w)
+    us0, vs0 = _coords(p, every, 0, k, grid)
     _depth(p, every, us0, vs0, k, depth)
     lit_rows = np.arange(n_unlit, n)
     shade = white = None
@@ -232,10 +266,10 @@ def _draw(p: SceneParams, h: int, w: int, n_simple: int, n_unlit: int) -> np.nda
         kl = k[lit_rows]
         lighting(p, lit_rows, us0[lit_rows] / kl, vs0[lit_rows] / kl, kl, shade, white)
     for slot in (1, 2):  # further objects: union (max depth), lighting of the nearest object
-        rows = np.flatnonzero(p.count > slot)
+        rows = (p.count > slot).nonzero()[0]
         if rows.size == 0:
             continue
-        us, vs = _coords(p, rows, slot, k, h, w)
+        us, vs = _coords(p, rows, slot, k, grid)
         d = _WS.get("depth2", (rows.size, h, w))
         _depth(p, rows, us, vs, k, d)
         closer = d > depth[rows]
@@ -253,25 +287,27 @@ def _draw(p: SceneParams, h: int, w: int, n_simple: int, n_unlit: int) -> np.nda
 
     alpha = _WS.get("alpha", (n, h, w))
     np.clip(depth, _F(0.0), _F(1.0), out=alpha)
-    hollow = np.flatnonzero(p.hollow)
+    hollow = p.hollow.nonzero()[0]
     if hollow.size:  # a box: only a band along the inside of the edge
         tk = _HOLLOW_BAND * k[hollow]
         band = np.abs(_F(0.5) + tk - depth[hollow])
         alpha[hollow] = np.clip(_F(0.5) + tk - band, 0, 1)
 
     planes = _WS.get("planes", (n, 3, h, w), np.uint8)
+    background = np.empty((n, 3), dtype=_F)
     if n_simple:  # flat fill on a flat background: bg + alpha (fg - bg), truncated to uint8
         s = slice(0, n_simple)
-        fg = (p.fg[s] * 255.0).astype(_F)[:, :, None, None]
-        bg = (p.bg[s] * 255.0).astype(_F)[:, :, None, None]
+        fg = (p.fg[s] * 255.0).astype(_F)
+        bg = (p.bg[s] * 255.0).astype(_F)
+        background[s] = bg
         tmp = _WS.get("tmp", (n_simple, h, w))
         for c in range(3):
-            np.multiply(alpha[s], fg[:, c] - bg[:, c], out=tmp)
-            np.add(tmp, bg[:, c], out=planes[s, c], casting="unsafe")
+            scale_rows(alpha[s], fg[:, c] - bg[:, c], tmp)
+            np.add(tmp, bg[:, c, None, None], out=planes[s, c], casting="unsafe")
     if n_simple < n:
         s = slice(n_simple, n)
-        q = p.take(np.arange(n_simple, n))
-        compose(
+        q = p.take(s)
+        background[s] = compose(
             q,
             alpha[s],
             depth[s],
@@ -280,8 +316,9 @@ def _draw(p: SceneParams, h: int, w: int, n_simple: int, n_unlit: int) -> np.nda
             n_unlit - n_simple,
             shade,
             white,
-            patterns(h, w),
+            patterns(grid.height, grid.width),
+            grid.take(s),
             _WS.get,
             planes[s],
         )
-    return planes
+    return planes, background

@@ -30,8 +30,6 @@ from functools import lru_cache
 
 from prompt_gym.backends.shapes import vocab
 
-_PHRASE_WORDS = 3
-
 
 @dataclass(frozen=True)
 class SceneSpec:
@@ -129,7 +127,15 @@ def _build_phrases() -> dict[tuple[str, ...], tuple[str, object]]:
 
 
 _PHRASES = _build_phrases()
+_LONGEST: dict[str, int] = {}
+"""First word -> number of words of the longest phrase that starts with it."""
+for _phrase in _PHRASES:
+    _LONGEST[_phrase[0]] = max(_LONGEST.get(_phrase[0], 0), len(_phrase))
 _SKIPPABLE_AFTER_ON = ("a", "an", "the")
+_SEPARATORS = str.maketrans(
+    {chr(c): " " for c in range(128) if not (chr(c).isascii() and chr(c).isalnum())}
+)
+"""Every ASCII character other than a letter or a digit -> a space (for ASCII text)."""
 
 
 def tokenize(text: str) -> list[str]:
@@ -138,6 +144,8 @@ def tokenize(text: str) -> list[str]:
     >>> tokenize("A red-circle, on a BLUE background!")
     ['a', 'red', 'circle', 'on', 'a', 'blue', 'background']
     """
+    if text.isascii():  # the same split, without the regular expression
+        return text.lower().translate(_SEPARATORS).split()
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
 
 
@@ -151,16 +159,23 @@ def match_phrases(text: str) -> list[tuple[str, object, int]]:
     """
     words = tokenize(text)
     out: list[tuple[str, object, int]] = []
-    i = 0
-    while i < len(words):
-        for n in range(min(_PHRASE_WORDS, len(words) - i), 0, -1):
+    i, end = 0, len(words)
+    while i < end:
+        word = words[i]
+        longest = _LONGEST.get(word, 0)  # only phrases that start with this word can match
+        if longest == 1:
+            kind, value = _PHRASES[(word,)]
+            out.append((kind, value, i))
+            i += 1
+            continue
+        for n in range(min(longest, end - i), 0, -1):  # the longest phrase first
             hit = _PHRASES.get(tuple(words[i : i + n]))
             if hit is not None:
                 out.append((hit[0], hit[1], i))
                 i += n
                 break
         else:
-            out.append(("word", words[i], i))
+            out.append(("word", word, i))
             i += 1
     return out
 
@@ -222,6 +237,29 @@ def parse_prompt(text: str) -> SceneSpec:
     if count is None and not plural:
         count = 1
     return SceneSpec(shape, colour, background, size, position, count, tuple(sorted(styles)))
+
+
+SceneKey = tuple[object, ...]
+"""A spec's fields as a plain tuple: equal keys, equal specs (and cheap to hash)."""
+
+
+@lru_cache(maxsize=65536)
+def scene_key(text: str) -> SceneKey:
+    """The :class:`SceneSpec` of ``text`` as a tuple of its fields (cached per string).
+
+    >>> scene_key("a red circle") == scene_key("red circle, 8k")
+    True
+    """
+    spec = parse_prompt(text)
+    return (
+        spec.shape,
+        spec.colour,
+        spec.background,
+        spec.size,
+        spec.position,
+        spec.count,
+        spec.styles,
+    )
 
 
 def _is_background_colour(items: list[tuple[str, object, int]], j: int) -> bool:

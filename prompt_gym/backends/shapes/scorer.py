@@ -47,9 +47,9 @@ image of "a blue square" vs "a red circle" (none)     0.64
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -59,8 +59,10 @@ from prompt_gym.backends.shapes import vocab
 from prompt_gym.backends.shapes.features import (
     GROUPS,
     N_FEATURES,
+    border_colour,
     check_images,
     features,
+    saliency,
     thumbnail,
 )
 from prompt_gym.backends.shapes.hashing import uniforms
@@ -222,9 +224,11 @@ class ShapesScorer:
 
     # ------------------------------------------------------------------------------ embeddings
 
-    def _content(self, thumbs: np.ndarray) -> np.ndarray:
+    def _content(
+        self, thumbs: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
+    ) -> np.ndarray:
         """Unit content vectors ``float64 (N, N_EMBED)`` of thumbnails."""
-        z = (_expand(features(thumbs), self._ref) - self._ref.mean) * self._w
+        z = (_expand(features(thumbs, border, sal), self._ref) - self._ref.mean) * self._w
         norm = np.sqrt((z * z).sum(axis=1, keepdims=True))
         return z / np.maximum(norm, 1e-12)
 
@@ -268,8 +272,25 @@ class ShapesScorer:
 
     def embed_and_aesthetic(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both :meth:`embed_images` and :meth:`aesthetic` from one thumbnail pass."""
+        embeds, aesthetic = self.embed_deferring_aesthetic(images)
+        return embeds, aesthetic()
+
+    def embed_deferring_aesthetic(
+        self, images: np.ndarray
+    ) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
+        """:meth:`embed_images` now, and a function that returns :meth:`aesthetic` when called.
+
+        Both come from one thumbnail pass; the aesthetic scores are computed (once) on the first
+        call, so a caller that never needs them never pays for them.
+        """
         images = check_images(images)
         if images.shape[0] == 0:
-            return np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32)
+            empty = np.zeros(0, np.float32)
+            return np.zeros((0, self.dim), np.float32), lambda: empty
         thumbs = thumbnail(images)
-        return self._pack(self._content(thumbs), 0), _aesthetic.score_thumbnails(thumbs)
+        border = border_colour(thumbs)
+        sal = saliency(thumbs, border)
+        embeds = self._pack(self._content(thumbs, border, sal), 0)
+        return embeds, lru_cache(maxsize=1)(
+            partial(_aesthetic.score_thumbnails, thumbs, border, sal)
+        )
