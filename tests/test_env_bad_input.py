@@ -40,8 +40,9 @@ def test_token_env_rejects_out_of_range_and_non_integer_tokens() -> None:
     env.reset(seed=0)
     n = env.action_space.n
     for action in (n, -1):
-        with pytest.raises(ValueError, match=f"action {action} is not allowed"):
+        with pytest.raises(ValueError, match=f"action {action} is not allowed") as err:
             env.step(action)
+        assert f"of {n} (ids 0..{n - 1}" in str(err.value) and len(str(err.value)) < 200
     with pytest.raises(ValueError, match="action must be an integer"):
         env.step(1.5)
     env.step(0)  # nothing was lost: a valid token still works

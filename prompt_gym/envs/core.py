@@ -143,10 +143,8 @@ class EnvCore(ABC):
             return index
         if self.invalid_action == "penalize":
             return None
-        allowed = np.flatnonzero(mask).tolist()
         raise ValueError(
-            f"action {index} is not allowed now (out of range or masked); allowed actions: "
-            f"{allowed} (action_mask={mask.astype(int).tolist()})"
+            f"action {index} is not allowed now (out of range or masked); {describe_mask(mask)}"
         )
 
     # -- what a family defines ---------------------------------------------------------------
@@ -252,3 +250,21 @@ class PromptEnv(gym.Env):
 def slice_result(result: ScoreResult, start: int, stop: int) -> ScoreResult:
     """Rows ``start:stop`` of a batched result (aesthetic scores stay deferred if they are)."""
     return result.rows(start, stop)
+
+
+def describe_mask(mask: np.ndarray, limit: int = 64) -> str:
+    """The allowed actions and the mask, in full when short, summarised when long.
+
+    A token env's mask has one entry per vocabulary id (50,257 for GPT-2): its error names the
+    range and the count of allowed ids instead of printing them all.
+
+    >>> describe_mask(np.array([1, 0, 1], dtype=np.int8))
+    'allowed actions: [0, 2] (action_mask=[1, 0, 1])'
+    >>> describe_mask(np.ones(50_257, dtype=np.int8))
+    'allowed actions: 50257 of 50257 (ids 0..50256; action_mask of length 50257)'
+    """
+    allowed = np.flatnonzero(mask)
+    if len(mask) <= limit:
+        return f"allowed actions: {allowed.tolist()} (action_mask={mask.astype(int).tolist()})"
+    span = f"ids {allowed[0]}..{allowed[-1]}" if allowed.size else "none"
+    return f"allowed actions: {allowed.size} of {len(mask)} ({span}; action_mask of length {len(mask)})"
