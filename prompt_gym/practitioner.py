@@ -71,20 +71,26 @@ def _agents(what: str) -> Any:
         ) from err
 
 
+def greedy_episode(env: Any, seed: int, options: dict[str, Any]) -> dict[str, Any]:
+    """One episode of the greedy baseline on ``env`` (closed afterwards); its final ``info``."""
+    agent = _agents("greedy").GreedyAgent(env)
+    try:
+        obs, info = env.reset(seed=seed, options=options)
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(agent.act(obs, info))
+            done = terminated or truncated
+    finally:
+        env.close()
+    return info
+
+
 # ===================================================================================== invert
 def invert_greedy(backend: Any, image: np.ndarray, seed: int) -> tuple[str, dict[str, Any]]:
     """Greedy caption-word search on ImageInversion with the image as the target."""
     import gymnasium as gym
 
-    greedy = _agents("greedy")
-    env = gym.make(INVERT_ID, backend=backend)
-    agent = greedy.GreedyAgent(env)
-    obs, info = env.reset(seed=seed, options={"target": image})
-    done = False
-    while not done:
-        obs, _, terminated, truncated, info = env.step(agent.act(obs, info))
-        done = terminated or truncated
-    env.close()
+    info = greedy_episode(gym.make(INVERT_ID, backend=backend), seed, {"target": image})
     return info["prompt"], {"candidates": info["candidates"]}
 
 
@@ -206,17 +212,8 @@ def rewrite_greedy(prompt: str, backend: str | None, seed: int) -> dict[str, Any
 
     import prompt_gym  # noqa: F401
 
-    greedy = _agents("greedy")
     kwargs = {} if backend is None else {"backend": backend}
-    env = gym.make(REWRITE_ID, **kwargs)
-    agent = greedy.GreedyAgent(env)
-    obs, info = env.reset(seed=seed, options={"prompt": prompt})
-    done = False
-    while not done:
-        obs, _, terminated, truncated, info = env.step(agent.act(obs, info))
-        done = terminated or truncated
-    env.close()
-    return info
+    return greedy_episode(gym.make(REWRITE_ID, **kwargs), seed, {"prompt": prompt})
 
 
 def cmd_rewrite(args: argparse.Namespace) -> int:

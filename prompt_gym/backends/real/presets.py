@@ -40,6 +40,7 @@ Captioners (transformers BLIP):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 TINY = "tiny"
 
@@ -268,51 +269,24 @@ def model_table() -> list[dict[str, str]]:
     >>> rows = model_table(); [r["name"] for r in rows if r["kind"] == "aesthetic head"]
     ['laion-aesthetic-v2']
     """
-    rows = [
-        {
-            "kind": "generator",
-            "name": p.name,
-            "source": p.model,
-            "size": p.size,
-            "licence": p.licence,
+
+    def row(kind: str, preset: Any, source: str) -> dict[str, str]:
+        return {
+            "kind": kind,
+            "name": preset.name,
+            "source": source,
+            "size": preset.size,
+            "licence": preset.licence,
         }
-        for p in GENERATORS.values()
-        if p.model != TINY
+
+    return [
+        *(row("generator", p, p.model) for p in GENERATORS.values() if p.model != TINY),
+        *(row("decoder", p, p.model) for p in TAESD.values()),
+        *(
+            row("scorer", p, f"open_clip {p.model} / {p.pretrained}")
+            for p in SCORERS.values()
+            if p.model != TINY
+        ),
+        *(row("aesthetic head", p, f"{p.repo}/{p.filename}") for p in AESTHETIC_HEADS.values()),
+        *(row("captioner", p, p.model) for p in CAPTIONERS.values() if p.model != TINY),
     ]
-    rows += [
-        {"kind": "decoder", "name": p.name, "source": p.model, "size": p.size, "licence": p.licence}
-        for p in TAESD.values()
-    ]
-    rows += [
-        {
-            "kind": "scorer",
-            "name": p.name,
-            "source": f"open_clip {p.model} / {p.pretrained}",
-            "size": p.size,
-            "licence": p.licence,
-        }
-        for p in SCORERS.values()
-        if p.model != TINY
-    ]
-    rows += [
-        {
-            "kind": "aesthetic head",
-            "name": p.name,
-            "source": f"{p.repo}/{p.filename}",
-            "size": p.size,
-            "licence": p.licence,
-        }
-        for p in AESTHETIC_HEADS.values()
-    ]
-    rows += [
-        {
-            "kind": "captioner",
-            "name": p.name,
-            "source": p.model,
-            "size": p.size,
-            "licence": p.licence,
-        }
-        for p in CAPTIONERS.values()
-        if p.model != TINY
-    ]
-    return rows
