@@ -18,6 +18,7 @@ Model presets (``Args.model``):
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -226,13 +227,20 @@ class _Stepper:
 
     def __init__(self, model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> None:
         self.model, self.mask = model, mask
+        # transformers renamed the key-value cache ``past_key_values`` -> ``cache`` (5.x);
+        # the old name is deprecated there, so use whichever this version's model takes
+        takes_cache = "cache" in inspect.signature(model.forward).parameters
+        self._cache_kwarg = "cache" if takes_cache else "past_key_values"
         out = model(
             input_ids=ids,
             attention_mask=mask,
             position_ids=(mask.cumsum(1) - 1).clamp(min=0),
             use_cache=True,
         )
-        self.cache, self.logits = out.past_key_values, out.logits[:, -1].float()
+        self.cache, self.logits = self._cache_of(out), out.logits[:, -1].float()
+
+    def _cache_of(self, out: Any) -> Any:
+        return out["cache"] if self._cache_kwarg == "cache" else out.past_key_values
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Append ``tokens`` ``(B,)``; return the next logits ``(B, V)``."""
@@ -242,10 +250,10 @@ class _Stepper:
             input_ids=tokens[:, None],
             attention_mask=self.mask,
             position_ids=position,
-            past_key_values=self.cache,
             use_cache=True,
+            **{self._cache_kwarg: self.cache},
         )
-        self.cache, self.logits = out.past_key_values, out.logits[:, -1].float()
+        self.cache, self.logits = self._cache_of(out), out.logits[:, -1].float()
         return self.logits
 
     def reorder(self, index: torch.Tensor) -> None:
