@@ -37,15 +37,18 @@ class ScoreResult:
     def rows(self, start: int, stop: int) -> ScoreResult:
         """Rows ``start:stop`` of the result."""
         s = slice(start, stop)
-        return ScoreResult(
-            self.image_embeds[s],
-            self.aesthetic[s],
+        return ScoreResult(self.image_embeds[s], self.aesthetic[s], *self._rest(s))
+
+    def _rest(self, s: slice) -> tuple[Any, ...]:
+        """Rows ``s`` of the fields after ``aesthetic``, in field order."""
+        images = None if self.images is None else self.images[s]
+        return (
             self.valid[s],
             self.nonfinite[s],
             self.black[s],
             self.prompt_tokens[s],
             self.cache_hit[s],
-            None if self.images is None else self.images[s],
+            images,
         )
 
 
@@ -81,15 +84,7 @@ class LazyScoreResult(ScoreResult):
             return super().rows(start, stop)
         s = slice(start, stop)
         return LazyScoreResult(
-            self.image_embeds[s],
-            None,
-            self.valid[s],
-            self.nonfinite[s],
-            self.black[s],
-            self.prompt_tokens[s],
-            self.cache_hit[s],
-            None if self.images is None else self.images[s],
-            aesthetic_source=lambda: self.aesthetic[s],
+            self.image_embeds[s], None, *self._rest(s), aesthetic_source=lambda: self.aesthetic[s]
         )
 
     def __getstate__(self) -> dict[str, Any]:
