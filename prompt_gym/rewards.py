@@ -41,6 +41,15 @@ def cosine_to(
     [-1.0]
     """
     cos = np.asarray(embeds, dtype=np.float64) @ np.asarray(target, dtype=np.float64)
+    return floor_failed(cos, valid)
+
+
+def floor_failed(cos: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """``cos`` with the rows that are not ``valid`` set to :data:`FLOOR_COSINE`.
+
+    >>> floor_failed(np.array([0.5, 0.7]), np.array([True, False])).tolist()
+    [0.5, -1.0]
+    """
     if valid is not None and not np.asarray(valid).all():
         cos = np.where(valid, cos, FLOOR_COSINE)
     return cos
@@ -70,9 +79,7 @@ def image_similarity_rows(
     [1.0, 0.6]
     """
     cos = np.vecdot(np.asarray(embeds, dtype=np.float64), np.asarray(targets, dtype=np.float64))
-    if valid is not None and not np.asarray(valid).all():
-        cos = np.where(valid, cos, FLOOR_COSINE)
-    return cos
+    return floor_failed(cos, valid)
 
 
 @dataclass(frozen=True)

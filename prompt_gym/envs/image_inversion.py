@@ -255,16 +255,16 @@ class ImageInversionCore(EnvCore):
     def _measure(self, result: ScoreResult) -> tuple[float, np.ndarray, bool]:
         """Similarity, current embedding (the unit mean of the valid images) and validity."""
         embeds, valid = result.image_embeds, result.valid
+        if len(valid) == 1:  # one image: the same numbers as the vector env's batched measure
+            similarity, current = measure_rows(embeds, valid, self._target64[None])
+            return float(similarity[0]), current[0], bool(valid[0])
         similarity = image_similarity(embeds, self._target64, valid)
-        if len(valid) == 1:  # the mean of one row, as (embeds * valid[:, None]).mean(axis=0)
-            mean = embeds[0] * np.float32(valid[0])
-        else:
-            mean = (embeds * valid[:, None]).mean(axis=0)
+        mean = (embeds * valid[:, None]).mean(axis=0)
         norm = float(np.sqrt(mean.dot(mean)))  # np.linalg.norm of a vector
         current = mean / norm if norm > 0 else mean  # a new float32 array either way
         np.maximum(current, -1, out=current)  # np.clip(current, -1, 1), in place
         np.minimum(current, 1, out=current)
-        return similarity, current, bool(valid[0]) if len(valid) == 1 else bool(valid.all())
+        return similarity, current, bool(valid.all())
 
     def needs_result(self) -> bool:
         return self._measured is None
@@ -409,7 +409,8 @@ class ImageInversionVectorEnv(PromptVectorEnv):
 def measure_rows(
     embeds: np.ndarray, valid: np.ndarray, targets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`ImageInversionCore._measure` of one image per row, for many cores at once.
+    """The measure of one image per row (what :meth:`ImageInversionCore._measure` uses for one
+    image), for many cores at once.
 
     Returns:
         ``(similarity (R,), current (R, D))``, row ``r`` equal to the measure of a core whose
