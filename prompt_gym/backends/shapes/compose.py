@@ -29,6 +29,7 @@ import numpy as np
 
 from prompt_gym.backends.shapes import params
 from prompt_gym.backends.shapes.crop import Grid
+from prompt_gym.backends.shapes.features import channel_sum
 from prompt_gym.backends.shapes.params import SceneParams
 from prompt_gym.backends.shapes.patterns import Patterns, hue_to_rgb
 
@@ -216,7 +217,7 @@ def compose(
             wf[idx] *= _F(1.0) - _F(0.55) * weight
             continue
         has_add = True  # white dots, or near-black ones on light colours
-        light = (q.fg[idx] * _LUMA).sum(axis=1) > 0.65
+        light = channel_sum(q.fg[idx] * _LUMA) > 0.65
         accent = np.where(light, 25.0, 250.0).astype(_F)[:, None, None]
         dots = weight * alpha[idx]
         wf[idx] *= _F(1.0) - weight

@@ -145,7 +145,7 @@ class Grid:
 
 def windowable(p: SceneParams, side: float) -> tuple[np.ndarray, np.ndarray]:
     """Which images may be drawn in a window, and the reach ``delta`` (local units) of each."""
-    k = p.half * side * p.aspect.min(axis=1) / p.soft
+    k = p.half * side * np.minimum(p.aspect[:, 0], p.aspect[:, 1]) / p.soft
     delta = 0.5 / k
     outlined = p.has("outlined")
     a = 0.9 * side / 64 / p.soft
@@ -161,7 +161,7 @@ def windowable(p: SceneParams, side: float) -> tuple[np.ndarray, np.ndarray]:
 def boxes(p: SceneParams, delta: np.ndarray, height: int, width: int) -> np.ndarray:
     """``int64 (n, 4)`` boxes ``(top, left, bottom, right)`` (exclusive) around every image's objects."""
     side = min(height, width)
-    extent = np.where(p.geom == _RING, p.ring.sum(axis=1), _E[p.geom]) + _C[p.geom] * delta
+    extent = np.where(p.geom == _RING, p.ring[:, 0] + p.ring[:, 1], _E[p.geom]) + _C[p.geom] * delta
     reach = (p.half * side * extent)[:, None] * p.aspect[:, ::-1]  # (n, 2): y, x
     centre = p.centres[:, :, ::-1] * (height, width)  # (n, 3, 2): y, x of every object slot
     used = (np.arange(3) < p.count[:, None])[:, :, None]
@@ -195,7 +195,8 @@ def plan_windows(p: SceneParams, height: int, width: int) -> tuple[np.ndarray, G
     box = boxes(p, delta, height, width)
     size = box[:, 2:] - box[:, :2]  # (n, 2): rows, cols
     cand = np.flatnonzero(ok)
-    rank = cand[np.argsort((size[cand] / (height, width)).max(axis=1), kind="stable")]
+    larger = np.maximum(size[cand, 0] / height, size[cand, 1] / width)  # box side / image side
+    rank = cand[np.argsort(larger, kind="stable")]
     dims = np.maximum.accumulate(size[rank], axis=0)  # window that fits the first k + 1
     rows, cols = dims[:, 0], dims[:, 1]
     fitting = np.arange(1, rank.size + 1)

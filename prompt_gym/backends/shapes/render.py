@@ -253,7 +253,8 @@ def _draw(p: SceneParams, grid: Grid, n_simple: int, n_unlit: int) -> tuple[np.n
     h, w = grid.rows, grid.cols
     side = min(grid.height, grid.width)
     # k converts local units (object half-extents) into edge-softness units
-    k = (p.half * side * p.aspect.min(axis=1) / p.soft).astype(_F)[:, None, None]
+    narrow = np.minimum(p.aspect[:, 0], p.aspect[:, 1])
+    k = (p.half * side * narrow / p.soft).astype(_F)[:, None, None]
     depth = _WS.get("depth", (n, h, w))
     every = np.arange(n)
     us0, vs0 = _coords(p, every, 0, k, grid)
