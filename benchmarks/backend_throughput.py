@@ -5,7 +5,9 @@
 
 For the shapes world it prints, at batch sizes 1, 16, 64, 256: images/s generated, images/s
 generated and scored (every request a cache miss), microseconds per cache-hit lookup, and the
-cache hit rate of a random-agent ImageInversion workload and of its replay. Figures are medians of
+cache hit rate of a random-agent ImageInversion workload and of its replay. One table per
+``--workers`` value: 1 renders and scores in this process, 2 shares each batch of at least 16
+misses with one worker process (``make_backend("shapes", workers=2)``; the same bits). Figures are medians of
 repeated timed loops. Diffusion presets are measured by ``benchmarks/diffusion_throughput.py``.
 """
 
@@ -33,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="shapes")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="one table per value: processes that render and score a batch (1: this one only)",
+    )
     parser.add_argument("--json", help="write the figures here too")
     args, rest = parser.parse_known_args(argv)
     if args.backend != "shapes":
@@ -47,20 +56,27 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# backend throughput: {args.backend}, {platform.processor() or platform.machine()}, python {platform.python_version()}"
     )
-    rows = backend_throughput(args.backend, tuple(args.batch_sizes), repeats=args.repeats)
-    print("| batch | generated images/s | generated+scored images/s | cache hit (us/lookup) |")
-    print("|---:|---:|---:|---:|")
-    for r in rows:
-        print(
-            f"| {r['batch']} | {r['generated_per_s']:,.0f} | {r['scored_per_s']:,.0f} | {r['cache_hit_us']:.2f} |"
+    tables = {}
+    for workers in args.workers:
+        rows = backend_throughput(
+            args.backend, tuple(args.batch_sizes), repeats=args.repeats, workers=workers
         )
+        tables[workers] = rows
+        print(f"\nworkers={workers}" + (" (this process only)" if workers == 1 else ""))
+        print("| batch | generated images/s | generated+scored images/s | cache hit (us/lookup) |")
+        print("|---:|---:|---:|---:|")
+        for r in rows:
+            print(
+                f"| {r['batch']} | {r['generated_per_s']:,.0f} | {r['scored_per_s']:,.0f} "
+                f"| {r['cache_hit_us']:.2f} |"
+            )
     rates = replay_hit_rate()
     print(
         f"\ncache hit rate, random agent on ImageInversion-Shapes-v0 (64 envs x 200 steps): "
         f"first pass {rates['first_pass']:.1%}, replay {rates['replay']:.1%}"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "hit_rate": rates}, indent=2))
+        Path(args.json).write_text(json.dumps({"workers": tables, "hit_rate": rates}, indent=2))
     return 0
 
 

@@ -52,6 +52,9 @@ def backend_throughput(
 ) -> list[dict[str, float]]:
     """Images/s generated, images/s generated+scored (all misses), and seconds per cache hit.
 
+    "Generated" calls the generator alone, in this process; "generated+scored" goes through
+    :meth:`RewardBackend.score` (so ``workers=`` in ``overrides`` shares it with worker processes).
+
     Args:
         backend: Preset name.
         batch_sizes: Batch sizes to measure.
@@ -83,6 +86,8 @@ def backend_throughput(
                 / n,
             }
         )
+        uncached.close()
+        cached.close()
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,3 +79,25 @@ class FakeCaptioner:
 
 def fake_backend(**kwargs: Any) -> RewardBackend:
     return RewardBackend(FakeGenerator(), FakeScorer(), FakeCaptioner(), name="fake", **kwargs)
+
+
+class FailingInWorkerGenerator(FakeGenerator):
+    """A :class:`FakeGenerator` that raises in any process but the one that made it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.home = os.getpid()
+
+    def generate_checked(
+        self, prompts: Sequence[str], seeds: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if os.getpid() != self.home:
+            raise RuntimeError("generator failed in the worker")
+        return super().generate_checked(prompts, seeds)
+
+
+class UnpicklableScorer(FakeScorer):
+    """A :class:`FakeScorer` holding a lambda, so it cannot be copied to a worker."""
+
+    def __init__(self) -> None:
+        self.hook = lambda x: x

@@ -10,7 +10,7 @@ from prompt_gym.backends.protocols import Target
 from prompt_gym.backends.registry import BACKENDS, resolve
 from prompt_gym.backends.reward_backend import RewardBackend
 
-_BACKEND_OPTIONS = ("cache_dir", "memory_cache_size", "keep_images")
+_BACKEND_OPTIONS = ("cache_dir", "memory_cache_size", "keep_images", "workers")
 
 
 class LazyCaptioner:
@@ -53,8 +53,8 @@ def _accepted(factory: Any) -> set[str] | None:
 def make_backend(name: str = "shapes", **overrides: Any) -> RewardBackend:
     """Build the reward backend for preset ``name``.
 
-    Overrides are routed by name: ``cache_dir``, ``memory_cache_size`` and ``keep_images`` go to
-    the :class:`RewardBackend`; ``generator=``, ``scorer=``, ``captioner=`` swap a component
+    Overrides are routed by name: ``cache_dir``, ``memory_cache_size``, ``keep_images`` and
+    ``workers`` go to the :class:`RewardBackend`; ``generator=``, ``scorer=``, ``captioner=`` swap a component
     preset; ``generator_kwargs=`` / ``scorer_kwargs=`` / ``captioner_kwargs=`` pass options to
     one component; any other keyword goes to every component whose factory accepts it
     (``resolution=128`` reaches the generator).

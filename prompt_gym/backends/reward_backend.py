@@ -33,6 +33,7 @@ from prompt_gym.backends.cache import DiskCache, MemoryLRU
 from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target
 from prompt_gym.backends.results import BackendStats, LazyScoreResult, ScoreResult
 from prompt_gym.backends.validation import check_requests, check_texts
+from prompt_gym.backends.workers import MIN_IMAGES_PER_PROCESS, Computed, WorkerPool
 
 BLACK_MAX_LEVEL = 1
 """An image whose every pixel channel is at most this value counts as all black."""
@@ -101,6 +102,12 @@ class RewardBackend:
         memory_cache_size: Entries of the in-memory LRU (``0`` disables it).
         keep_images: Size of an in-memory LRU of generated images, for rendering and logging;
             ``0`` (the default) keeps none.
+        workers: Processes that generate and score large batches of misses, this one included
+            (:mod:`prompt_gym.backends.workers`); ``1`` (the default) computes here only.
+            Results are the same bits either way.
+
+    Raises:
+        ValueError: If ``workers`` is not a positive integer.
     """
 
     def __init__(
@@ -114,7 +121,12 @@ class RewardBackend:
         cache_dir: str | None = None,
         memory_cache_size: int = 200_000,
         keep_images: int = 0,
+        workers: int = 1,
     ) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        self.workers = workers
+        self._pool: WorkerPool | None = None
         self.generator, self.scorer, self.captioner = generator, scorer, captioner
         self.name, self.version = name, version
         self.cache_dir = cache_dir
@@ -141,6 +153,11 @@ class RewardBackend:
         self._factory_args: tuple[str, dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None  # worker processes stay with this process
+        return state
+
     def __reduce__(self) -> tuple[Any, ...]:
         if self._factory_args is None:
             return object.__reduce__(self)
@@ -222,7 +239,8 @@ class RewardBackend:
 
         fresh_images: dict[int, np.ndarray] = {}
         if missing:
-            miss = self._compute_misses([requests[j] for j in missing])
+            images_needed = return_images or bool(self._images.capacity)
+            miss = self._compute_misses([requests[j] for j in missing], images_needed)
             computed = (miss.embeds, miss.aes, miss.flags, miss.tokens)
             if len(missing) == m:  # every request is new: take the batch arrays as they are
                 embeds, aes, flags, tokens = computed
@@ -351,9 +369,30 @@ class RewardBackend:
         return np.asarray(embeds, dtype=np.float32), np.asarray(aes, dtype=np.float32)
 
     def _compute(
-        self, prompts: list[str], seeds: list[int]
-    ) -> tuple[tuple[np.ndarray, np.ndarray | Callable[[], np.ndarray], np.ndarray], np.ndarray]:
-        """Generate and score: ``(embeds, aesthetic (maybe deferred), flags)`` and the images."""
+        self, prompts: list[str], seeds: list[int], images_needed: bool = True
+    ) -> tuple[Computed, np.ndarray | None]:
+        """Generate and score: ``(embeds, aesthetic (maybe deferred), flags)`` and the images.
+
+        With ``workers > 1`` and no images needed, a large batch is shared with the worker
+        processes and the images are ``None``.
+        """
+        if self.workers > 1 and not images_needed and len(prompts) >= 2 * MIN_IMAGES_PER_PROCESS:
+            if self._pool is None:
+                self._pool = WorkerPool(
+                    self.generator, self.scorer, self.has_aesthetic, self.workers - 1
+                )
+            computed, remote = self._pool.compute(
+                prompts, seeds, lambda p, s: self._compute_here(p, s)[0]
+            )
+            self.stats.images_generated += remote
+            self.stats.extra["images_by_workers"] = (
+                self.stats.extra.get("images_by_workers", 0) + remote
+            )
+            return computed, None
+        return self._compute_here(prompts, seeds)
+
+    def _compute_here(self, prompts: list[str], seeds: list[int]) -> tuple[Computed, np.ndarray]:
+        """:meth:`_compute` in this process."""
         t0 = time.perf_counter()
         images, nonfinite = self._generate(prompts, seeds)
         t1 = time.perf_counter()
@@ -366,8 +405,10 @@ class RewardBackend:
         self.stats.seconds_score += t2 - t1
         return (embeds, aes, flags.astype(np.int32)), images
 
-    def _compute_misses(self, requests: list[tuple[str, int]]) -> _Misses:
-        """Results of cache misses (see :class:`_Misses`).
+    def _compute_misses(
+        self, requests: list[tuple[str, int]], images_needed: bool = True
+    ) -> _Misses:
+        """Results of cache misses (see :class:`_Misses`); images only when ``images_needed``.
 
         With the generator's ``scene_keys``, each distinct (scene, seed) is generated once: a
         request that draws the scene of an earlier one (in this batch, or scored before and still
@@ -381,8 +422,9 @@ class RewardBackend:
         out = _Misses(n, self.dim, tokens.astype(np.int32))
         scene_keys = getattr(self.generator, "scene_keys", None)
         if scene_keys is None:
-            (embeds, aes, flags), made = self._compute(prompts, seeds)
-            out.embeds, out.flags, out.images = embeds, flags, dict(enumerate(made))
+            (embeds, aes, flags), made = self._compute(prompts, seeds, images_needed)
+            out.embeds, out.flags = embeds, flags
+            out.images = {} if made is None else dict(enumerate(made))
             out.take_aesthetic(aes, np.arange(n), np.arange(n))
             return out
         keys = list(zip(scene_keys(prompts), seeds, strict=True))
@@ -407,7 +449,9 @@ class RewardBackend:
         extra["images_reused"] = extra.get("images_reused", 0) + n - len(make)
         if not make:
             return out
-        (e, a, f), made = self._compute([prompts[i] for i in make], [seeds[i] for i in make])
+        (e, a, f), made = self._compute(
+            [prompts[i] for i in make], [seeds[i] for i in make], images_needed
+        )
         drawn = np.flatnonzero(where >= 0)
         if len(make) == n:  # every request draws a new scene
             out.embeds, out.flags = e, f
@@ -420,7 +464,8 @@ class RewardBackend:
                 self._scenes.put(
                     key, (e[pos], None if known is None else float(known[pos]), int(f[pos]))
                 )
-        out.images = {i: made[pos] for i, pos in enumerate(where.tolist()) if pos >= 0}
+        if made is not None:
+            out.images = {i: made[pos] for i, pos in enumerate(where.tolist()) if pos >= 0}
         return out
 
     def _images_for(
@@ -479,9 +524,12 @@ class RewardBackend:
         self._images.clear()
 
     def close(self) -> None:
-        """Close the disk cache connection."""
+        """Close the disk cache connection and stop the worker processes."""
         if self._disk is not None:
             self._disk.close()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
 
 class _Misses:

@@ -1,0 +1,272 @@
+"""Worker processes that generate and score part of each batch on the machine's other cores.
+
+``make_backend("shapes", workers=2)`` renders and scores every large enough batch of cache misses
+in two processes: this one and one worker. Each worker is a fresh Python process
+(``python -m prompt_gym.backends.worker_main``) that receives a pickled copy of the backend's
+generator and scorer once, then answers requests over its standard input and output. So:
+
+* results are the same bits as in one process (every image depends only on its own prompt and
+  seed), and the caches, deduplication and scene reuse stay in the calling process;
+* workers start on the first batch that uses them, and stop when the backend is closed or
+  garbage-collected, or when this process exits (their input closes);
+* plain subprocesses rather than :mod:`multiprocessing`, so a backend with workers also runs
+  inside the daemonic workers of ``AsyncVectorEnv`` and SB3's ``SubprocVecEnv``, and no
+  ``if __name__ == "__main__"`` guard is needed in the calling script.
+
+Workers suit CPU backends such as the shapes world, whose components are small to copy. A batch
+is split over the processes so that they finish together (:meth:`WorkerPool.compute`), with at
+least :data:`MIN_IMAGES_PER_PROCESS` images each; smaller batches are computed here, since a
+round trip to a worker costs more than it saves.
+Images are not sent back: a backend that keeps images, or a call that asks for them, computes
+here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import time
+import traceback
+import weakref
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+import numpy as np
+
+MIN_IMAGES_PER_PROCESS = 8
+"""A batch is shared only so that every process gets at least this many images."""
+
+_HEADER = struct.Struct("<Q")
+_SHARE_STEP, _SHARE_MIN, _SHARE_MAX = 0.01, 0.1, 0.9
+_WAIT_SECONDS = 20e-6  # a longer wait for a reply's first bytes: the worker was not done
+
+Computed = tuple[np.ndarray, np.ndarray | Callable[[], np.ndarray], np.ndarray]
+"""``(embeds, aesthetic scores or a function returning them, flags)`` of a batch."""
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message carries its traceback."""
+
+
+def _write(stream: IO[bytes], message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _read(stream: IO[bytes], head: bytes | None = None) -> Any | None:
+    """The next message (whose header may have been read), or ``None`` if the stream closed."""
+    head = stream.read(_HEADER.size) if head is None else head
+    if len(head) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return pickle.loads(data)
+
+
+def split_points(n: int, processes: int, share: float | None = None) -> list[int]:
+    """Boundaries of ``n`` images split over at most ``processes`` processes.
+
+    The first part (this process's) is ``share`` of the batch (default: an even split), the
+    rest is split evenly; every part has at least :data:`MIN_IMAGES_PER_PROCESS` images, so a
+    small batch uses fewer processes.
+
+    >>> split_points(64, 2), split_points(15, 2), split_points(50, 3), split_points(64, 2, 0.6)
+    ([0, 32, 64], [0, 15], [0, 17, 34, 50], [0, 38, 64])
+    """
+    k = max(1, min(processes, n // MIN_IMAGES_PER_PROCESS))
+    if k == 1:
+        return [0, n]
+    share = 1.0 / k if share is None else share
+    first = min(max(round(n * share), MIN_IMAGES_PER_PROCESS), n - (k - 1) * MIN_IMAGES_PER_PROCESS)
+    size, extra = divmod(n - first, k - 1)
+    points = [0, first]
+    for i in range(k - 1):
+        points.append(points[-1] + size + (i < extra))
+    return points
+
+
+class _Worker:
+    """One worker process and its pipes."""
+
+    def __init__(self, generator: Any, scorer: Any, has_aesthetic: bool) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "prompt_gym.backends.worker_main"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.busy = False
+        self.waited = 0.0
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
+        try:
+            components = pickle.dumps((generator, scorer, has_aesthetic), pickle.HIGHEST_PROTOCOL)
+            _write(self.stdin, ("init", list(sys.path), components))
+        except Exception as exc:
+            self.close()
+            raise WorkerError(
+                f"could not hand the generator and scorer to a worker process: {exc!r}; "
+                "workers need picklable components (use workers=1 otherwise)"
+            ) from exc
+        try:
+            self.receive()  # "ready", or the error that stopped it
+        except BaseException:
+            self.close()
+            raise
+
+    def send(self, prompts: list[str], seeds: list[int]) -> None:
+        _write(self.stdin, ("score", prompts, seeds))
+        self.busy = True
+
+    def receive(self) -> Any:
+        start = time.perf_counter()
+        head = self.stdout.read(_HEADER.size)
+        self.waited = time.perf_counter() - start  # blocked until the worker was done
+        reply = _read(self.stdout, head)
+        self.busy = False
+        if reply is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=1)
+            code = self.process.returncode
+            raise WorkerError(f"a backend worker process exited unexpectedly (exit code {code})")
+        if reply[0] == "error":
+            raise WorkerError(f"a backend worker process failed:\n{reply[1]}")
+        return reply[1:]
+
+    def close(self) -> None:
+        for stream in (self.stdin, self.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _close_all(workers: list[_Worker]) -> None:
+    for worker in workers:
+        worker.close()
+    workers.clear()
+
+
+class WorkerPool:
+    """Worker processes that share batches of cache misses with the calling process.
+
+    Args:
+        generator: The backend's generator (copied to every worker once, by pickling).
+        scorer: The backend's scorer (likewise).
+        has_aesthetic: Whether the scorer has aesthetic scores.
+        workers: Worker processes to start (the calling process works too).
+
+    Raises:
+        WorkerError: If a worker cannot be started or cannot receive the components.
+    """
+
+    def __init__(self, generator: Any, scorer: Any, has_aesthetic: bool, workers: int) -> None:
+        self._workers: list[_Worker] = []
+        self.share = 1.0 / (1 + workers)
+        """This process's share of a batch (adapted by :meth:`compute`)."""
+        self._finalizer = weakref.finalize(self, _close_all, self._workers)
+        try:
+            for _ in range(workers):
+                self._workers.append(_Worker(generator, scorer, has_aesthetic))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def size(self) -> int:
+        """Worker processes running."""
+        return len(self._workers)
+
+    def compute(
+        self,
+        prompts: list[str],
+        seeds: list[int],
+        here: Callable[[list[str], list[int]], Computed],
+    ) -> tuple[Computed, int]:
+        """Compute a batch, the first part with ``here`` and the rest in the workers.
+
+        Returns what ``here`` returns for the whole batch, in request order (the aesthetic
+        scores stay deferred when ``here`` defers them), and how many images the workers made.
+
+        This process's share adapts so that nobody waits: it grows a step when this process
+        had to wait for a worker's reply, and shrinks a step when every reply was there (a round
+        trip to a worker costs about 0.2 ms on a 2-core machine, so an even split is rarely
+        the fastest). Which process computes an image never changes its bits.
+        """
+        points = split_points(len(prompts), 1 + len(self._workers), self.share)
+        used = self._workers[: len(points) - 2]
+        try:
+            for worker, a, b in zip(used, points[1:-1], points[2:], strict=True):
+                worker.send(prompts[a:b], seeds[a:b])
+            embeds, aes, flags = here(prompts[: points[1]], seeds[: points[1]])
+            replies = [worker.receive() for worker in used]
+        finally:
+            for worker in used:  # an error here leaves no reply unread for the next batch
+                if worker.busy:
+                    with contextlib.suppress(WorkerError):
+                        worker.receive()
+        waited = max(worker.waited for worker in used) > _WAIT_SECONDS
+        step = _SHARE_STEP if waited else -_SHARE_STEP
+        self.share = min(_SHARE_MAX, max(_SHARE_MIN, self.share + step))
+        embeds = np.concatenate([embeds, *(r[0] for r in replies)])
+        flags = np.concatenate([flags, *(r[2] for r in replies)])
+        rest = [r[1] for r in replies]
+        made = len(prompts) - points[1]
+        if callable(aes):
+            local = aes
+            return (embeds, lambda: np.concatenate([local(), *rest]), flags), made
+        return (embeds, np.concatenate([aes, *rest]), flags), made
+
+    def close(self) -> None:
+        """Stop the workers (they also stop when this process exits)."""
+        _close_all(self._workers)
+
+
+def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
+    """The worker loop: build a backend from the first message, then answer score requests."""
+    from prompt_gym.backends.reward_backend import RewardBackend
+
+    message = _read(inp)
+    if message is None:
+        return
+    try:
+        _, path, components = message
+        _extend_path(path)  # so that the components' classes import as they do here
+        generator, scorer, has_aesthetic = pickle.loads(components)
+        backend = RewardBackend(generator, scorer, None, memory_cache_size=0)  # type: ignore[arg-type]
+        backend.has_aesthetic = has_aesthetic
+        _write(out, ("ready",))
+    except Exception:
+        _write(out, ("error", traceback.format_exc()))
+        return
+    while (message := _read(inp)) is not None:
+        try:
+            _, prompts, seeds = message
+            (embeds, aes, flags), _ = backend._compute_here(prompts, seeds)
+            aes = aes() if callable(aes) else aes
+            aes = np.asarray(aes, dtype=np.float32)
+            _write(out, ("ok", embeds, aes, flags))
+        except Exception:
+            _write(out, ("error", traceback.format_exc()))
+
+
+def serve_stdio() -> None:
+    """Run a worker on this process's stdin and stdout (anything printed goes to stderr)."""
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    _serve(sys.stdin.buffer, out)
+
+
+def _extend_path(path: Sequence[str]) -> None:
+    for entry in path:
+        if entry not in sys.path:
+            sys.path.append(entry)

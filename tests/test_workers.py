@@ -1,0 +1,156 @@
+"""Worker processes: a batch shared with them gives the same bits as one process computing it."""
+
+from __future__ import annotations
+
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from fakes import (
+    FailingInWorkerGenerator,
+    FakeCaptioner,
+    FakeScorer,
+    UnpicklableScorer,
+    fake_backend,
+)
+
+import prompt_gym  # noqa: F401  (registers the ids)
+from prompt_gym.backends import RewardBackend, make_backend
+from prompt_gym.backends.workers import MIN_IMAGES_PER_PROCESS, WorkerError, split_points
+from prompt_gym.throughput import prompt_pool, random_valid_actions
+
+FIELDS = ("image_embeds", "aesthetic", "valid", "nonfinite", "black", "prompt_tokens", "cache_hit")
+
+
+def _same(a, b) -> None:
+    for name in FIELDS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    one = make_backend("shapes", memory_cache_size=0)
+    two = make_backend("shapes", workers=2, memory_cache_size=0)
+    yield one, two
+    two.close()
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 64, 131])
+def test_shared_batch_equals_one_process(pair, n: int) -> None:
+    one, two = pair
+    prompts = prompt_pool(n, seed=n)
+    seeds = [7 * i + n for i in range(n)]
+    before = two.stats.extra.get("images_by_workers", 0)
+    _same(one.score(prompts, seeds), two.score(prompts, seeds))
+    shared = two.stats.extra.get("images_by_workers", 0) - before
+    assert (shared > 0) == (n >= 2 * MIN_IMAGES_PER_PROCESS)
+
+
+def test_duplicates_scene_reuse_and_cache_hits_with_workers() -> None:
+    one, two = make_backend("shapes"), make_backend("shapes", workers=2)
+    prompts = prompt_pool(40, seed=1) * 2 + ["a red circle, trending on artstation"] * 3
+    prompts += ["a red circle"] * 20
+    seeds = [*range(80), 5, 5, 6, *range(3, 23)]
+    for _ in range(2):  # misses, then hits from the memory caches
+        _same(one.score(prompts, seeds), two.score(prompts, seeds))
+    assert one.stats.images_generated == two.stats.images_generated
+    two.close()
+
+
+def test_failed_images_are_flagged_the_same_with_workers() -> None:
+    prompts = ["black", "nan", *(f"p{i}" for i in range(30))]
+    seeds = list(range(len(prompts)))
+    two = fake_backend(workers=2)
+    got = two.score(prompts, seeds)
+    _same(fake_backend().score(prompts, seeds), got)
+    assert got.black[0] and got.nonfinite[1] and got.valid[2:].all()
+    assert two.stats.extra["images_by_workers"] > 0
+    two.close()
+
+
+def test_images_asked_for_are_computed_here() -> None:
+    two = make_backend("shapes", workers=2, memory_cache_size=0)
+    prompts, seeds = prompt_pool(32, seed=3), list(range(32))
+    got = two.score(prompts, seeds, return_images=True)
+    np.testing.assert_array_equal(got.images, two.generator.generate(prompts, seeds))
+    assert two._pool is None  # no worker was needed
+    two.close()
+
+
+def test_vector_env_rollout_is_the_same_with_workers() -> None:
+    def rollout(backend: RewardBackend) -> list[np.ndarray]:
+        venv = gym.make_vec("ImageInversion-Shapes-v0", num_envs=32, backend=backend)
+        venv.reset(seed=3)
+        rng, out = np.random.default_rng(0), []
+        for _ in range(12):
+            _, reward, *_ = venv.step(random_valid_actions(venv.unwrapped.action_masks(), rng))
+            out.append(reward)
+        return out
+
+    two = make_backend("shapes", workers=2)
+    np.testing.assert_array_equal(rollout(make_backend("shapes")), rollout(two))
+    assert two.stats.extra.get("images_by_workers", 0) > 0
+    two.close()
+
+
+def test_pickled_backend_rebuilds_its_own_workers() -> None:
+    two = make_backend("shapes", workers=2, memory_cache_size=0)
+    prompts, seeds = prompt_pool(20, seed=4), list(range(20))
+    first = two.score(prompts, seeds)
+    copy = pickle.loads(pickle.dumps(two))
+    assert copy.workers == 2 and copy._pool is None
+    _same(first, copy.score(prompts, seeds))
+    assert copy._pool is not None
+    for backend in (two, copy):
+        processes = [w.process for w in backend._pool._workers]
+        backend.close()
+        assert backend._pool is None and all(p.poll() is not None for p in processes)
+
+
+def test_a_worker_error_is_raised_with_its_traceback_and_the_pool_stays_in_step() -> None:
+    backend = RewardBackend(
+        FailingInWorkerGenerator(), FakeScorer(), FakeCaptioner(), memory_cache_size=0, workers=2
+    )
+    prompts = [f"p{i}" for i in range(32)]
+    with pytest.raises(WorkerError, match="generator failed in the worker"):
+        backend.score(prompts, list(range(32)))
+    assert backend.score(prompts[:4], [0, 1, 2, 3]).valid.all()  # small: computed here
+    with pytest.raises(WorkerError, match="generator failed in the worker"):
+        backend.score(prompts, list(range(100, 132)))
+    backend.close()
+
+
+def test_components_that_cannot_be_copied_give_a_clear_error() -> None:
+    backend = RewardBackend(
+        FailingInWorkerGenerator(), UnpicklableScorer(), FakeCaptioner(), workers=2
+    )
+    with pytest.raises(WorkerError, match="picklable"):
+        backend.score([f"p{i}" for i in range(16)], list(range(16)))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_bad_worker_count_is_rejected(bad) -> None:
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        make_backend("shapes", workers=bad)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 15, 16, 17, 33, 64, 100, 257])
+@pytest.mark.parametrize("processes", [1, 2, 3, 5])
+@pytest.mark.parametrize("share", [None, 0.1, 0.5, 0.9])
+def test_split_points_cover_the_batch_in_large_enough_parts(n, processes, share) -> None:
+    points = split_points(n, processes, share)
+    sizes = np.diff(points)
+    assert points[0] == 0 and points[-1] == n and len(sizes) <= processes
+    assert len(sizes) == 1 or (sizes >= MIN_IMAGES_PER_PROCESS).all()
+    assert len(sizes) == max(1, min(processes, n // MIN_IMAGES_PER_PROCESS))
+
+
+def test_a_worker_that_dies_is_reported() -> None:
+    two = make_backend("shapes", workers=2, memory_cache_size=0)
+    prompts = prompt_pool(32, seed=5)
+    two.score(prompts, list(range(32)))
+    two._pool._workers[0].process.kill()
+    with pytest.raises(WorkerError, match="exited unexpectedly"):
+        two.score(prompts, list(range(100, 132)))
+    two.close()
