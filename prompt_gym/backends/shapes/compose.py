@@ -81,12 +81,15 @@ def runs(keys: np.ndarray) -> list[tuple[int, int, int]]:
     >>> runs(np.array([3, 3, 1, 1, 1, 2]))
     [(3, 0, 2), (1, 2, 5), (2, 5, 6)]
     """
-    if keys.size == 0:
-        return []
-    cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    starts = np.concatenate([[0], cuts])
-    stops = np.concatenate([cuts, [keys.size]])
-    return [(int(keys[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+    values = keys.tolist()  # a Python loop: batches are short, and numpy calls cost more
+    out, start = [], 0
+    for i in range(1, len(values)):
+        if values[i] != values[i - 1]:
+            out.append((values[start], start, i))
+            start = i
+    if values:
+        out.append((values[start], start, len(values)))
+    return out
 
 
 def lighting(
@@ -177,8 +180,10 @@ def compose(
     wb, wf = weights[:, 0], weights[:, 1]
     add = scratch("add", (n, h, w))
     np.subtract(_F(1.0), alpha, out=wb)
-    np.copyto(wf, alpha)
-    add[...] = _F(0.0)
+    lit_fill = shade is not None and white is not None and lit < n
+    unlit = lit if lit_fill else n  # rows lit: onwards get their fill weights below
+    np.copyto(wf[:unlit], alpha[:unlit])
+    add[:unlit] = _F(0.0)
     has_add = False
 
     present = int(np.bitwise_or.reduce(q.flags)) if n else 0  # every style bit of the rows
@@ -190,9 +195,9 @@ def compose(
         return q.has(style).nonzero()[0]
 
     # ---- fill: shade * colour + white * (255 - colour)
-    if shade is not None and white is not None and lit < n:
+    if lit_fill:
         s = slice(lit, n)
-        wf[s] *= shade
+        np.multiply(alpha[s], shade, out=wf[s])
         np.multiply(white, alpha[s], out=add[s])
         wf[s] -= add[s]
         add[s] *= _F(255.0)
@@ -235,8 +240,12 @@ def compose(
     idx = q.glow.nonzero()[0]
     if idx.size:  # a halo of the object colour, outside the object; wider for neon
         reach = np.where(q.has("neon")[idx], 1.0, 0.6).astype(_F)[:, None, None]
-        sdf = (_F(0.5) - depth[idx]) / k[idx]
-        g = np.clip(_F(1.0) - sdf / reach, 0, 1) ** 2 * (_F(0.85) - _F(0.85) * alpha[idx])
+        g = (_F(0.5) - depth[idx]) / k[idx]  # the signed distance
+        g /= reach
+        np.subtract(_F(1.0), g, out=g)
+        np.clip(g, _F(0.0), _F(1.0), out=g)
+        g *= g
+        g *= _F(0.85) - _F(0.85) * alpha[idx]
         keep = _F(1.0) - g
         wf[idx] = wf[idx] * keep + g
         wb[idx] *= keep
@@ -291,7 +300,8 @@ def compose(
 
     # ---- mix the colours: every row as if both colours were flat, then redo the others
     mix = scratch("mix", (n, h, w))
-    colours = np.stack([bg, fg], axis=2)  # (n, 3, 2): background and fill of each channel
+    colours = np.empty((n, 3, 2), dtype=_F)  # background and fill of each channel
+    colours[:, :, 0], colours[:, :, 1] = bg, fg
     for c in range(3):
         mix_rows(weights, colours[:, c], mix)
         if has_add:

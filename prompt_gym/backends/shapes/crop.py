@@ -22,7 +22,6 @@ at its border (distance 0.449 there), so a star whose ``delta`` reaches it is ti
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -130,11 +129,12 @@ class Grid:
         """Fields ``bank[which[i]]`` of a ``(phases, ..., H, W)`` bank in the windows of ``rows``."""
         if self.top is None or self.left is None:
             return bank[which]
-        mid = bank.shape[1:-2]
-        planes = (which[:, None] * math.prod(mid) + np.arange(math.prod(mid))) * self.height
-        y = planes[:, :, None, None] + self.lines(rows)[:, None]
-        flat = y * self.width + self.left[rows, None, None, None] + np.arange(self.cols)
-        return np.take(bank.reshape(-1), flat).reshape(len(rows), *mid, self.rows, self.cols)
+        r, c = self.rows, self.cols
+        out = np.empty((len(rows), *bank.shape[1:-2], r, c), dtype=bank.dtype)
+        tops, lefts = self.top[rows].tolist(), self.left[rows].tolist()
+        for i, (phase, y, x) in enumerate(zip(which.tolist(), tops, lefts, strict=True)):
+            out[i] = bank[phase, ..., y : y + r, x : x + c]  # a slice each: faster than a gather
+        return out
 
     def field(self, field: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """A fixed ``(..., H, W)`` field: itself when full, else its windows ``(n, ..., rows, cols)``."""
