@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from prompt_gym.backends.cache import DiskCache, MemoryLRU
+from prompt_gym.backends.misses import Misses, PendingAesthetic
 from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target
 from prompt_gym.backends.results import BackendStats, LazyScoreResult, ScoreResult
 from prompt_gym.backends.validation import check_requests, check_texts
@@ -39,39 +40,6 @@ BLACK_MAX_LEVEL = 1
 """An image whose every pixel channel is at most this value counts as all black."""
 
 _FLAG_NONFINITE, _FLAG_BLACK = 1, 2
-
-
-class _Pending:
-    """How to compute the aesthetic scores a batch does not know yet, and where they go.
-
-    Rows made in this call take them from the scorer's deferred scores of their batch; rows whose
-    cached record has none (made earlier, never read) are generated and scored again. Once known,
-    the scores are written back into the backend's in-memory records.
-    """
-
-    def __init__(self, backend: RewardBackend, requests: list[tuple[str, int]]) -> None:
-        self.backend, self.requests = backend, requests
-        self.batch_rows: list[int] = []
-        self.batch_index: list[int] = []
-        self.batch: Callable[[], np.ndarray] | None = None
-        self.again: list[int] = []
-
-    def resolve(
-        self, aes: np.ndarray, embeds: np.ndarray, flags: np.ndarray, tokens: np.ndarray
-    ) -> np.ndarray:
-        """Fill ``aes`` (per unique request) and complete the records of the rows filled."""
-        t0 = time.perf_counter()
-        if self.batch is not None and self.batch_rows:
-            aes[self.batch_rows] = self.batch()[self.batch_index]
-        if self.again:
-            again = [self.requests[j] for j in self.again]
-            images, _ = self.backend._generate([p for p, _ in again], [s for _, s in again])
-            aes[self.again] = np.asarray(self.backend.scorer.aesthetic(images), dtype=np.float32)
-            self.backend.stats.images_generated += len(again)
-        rows = self.batch_rows + self.again
-        self.backend._remember_aesthetic(self.requests, rows, aes, embeds, flags, tokens)
-        self.backend.stats.seconds_score += time.perf_counter() - t0
-        return aes
 
 
 def _encode(embed: np.ndarray, aesthetic: float, flags: int, tokens: int) -> bytes:
@@ -201,7 +169,7 @@ class RewardBackend:
         flags = np.empty(m, dtype=np.int32)
         tokens = np.empty(m, dtype=np.int32)
         hit = np.zeros(m, dtype=bool)
-        pending = _Pending(self, requests)
+        pending = PendingAesthetic(self, requests)
 
         def fill(j: int, record: tuple[np.ndarray, float | None, int, int]) -> None:
             embeds[j], a, flags[j], tokens[j] = record
@@ -407,8 +375,8 @@ class RewardBackend:
 
     def _compute_misses(
         self, requests: list[tuple[str, int]], images_needed: bool = True
-    ) -> _Misses:
-        """Results of cache misses (see :class:`_Misses`); images only when ``images_needed``.
+    ) -> Misses:
+        """Results of cache misses (see :class:`~prompt_gym.backends.misses.Misses`); images only when ``images_needed``.
 
         With the generator's ``scene_keys``, each distinct (scene, seed) is generated once: a
         request that draws the scene of an earlier one (in this batch, or scored before and still
@@ -419,7 +387,7 @@ class RewardBackend:
         n = len(requests)
         count_tokens = getattr(self.generator, "count_tokens", None)
         tokens = np.asarray(count_tokens(prompts)) if count_tokens else np.full(n, -1)
-        out = _Misses(n, self.dim, tokens.astype(np.int32))
+        out = Misses(n, self.dim, tokens.astype(np.int32))
         scene_keys = getattr(self.generator, "scene_keys", None)
         if scene_keys is None:
             (embeds, aes, flags), made = self._compute(prompts, seeds, images_needed)
@@ -530,36 +498,6 @@ class RewardBackend:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
-
-
-class _Misses:
-    """Results of a batch of cache misses, in request order.
-
-    ``aes`` holds the known aesthetic scores; rows ``batch_rows`` take theirs from the deferred
-    scores ``batch()[batch_index]`` of the images made, rows ``again`` must be scored again.
-    """
-
-    def __init__(self, n: int, dim: int, tokens: np.ndarray) -> None:
-        self.embeds = np.empty((n, dim), dtype=np.float32)
-        self.aes = np.empty(n, dtype=np.float32)
-        self.flags = np.empty(n, dtype=np.int32)
-        self.tokens = tokens
-        self.images: dict[int, np.ndarray] = {}
-        self.batch: Callable[[], np.ndarray] | None = None
-        self.batch_rows: list[int] = []
-        self.batch_index: list[int] = []
-        self.again: list[int] = []
-
-    def take_aesthetic(
-        self, aes: np.ndarray | Callable[[], np.ndarray], rows: np.ndarray, index: np.ndarray
-    ) -> None:
-        """Rows ``rows`` get ``aes[index]``, now or (deferred scores) when first read."""
-        if callable(aes):
-            self.batch, self.batch_rows, self.batch_index = aes, rows.tolist(), index.tolist()
-        elif len(rows) == len(self.aes) and (index == rows).all():
-            self.aes = aes
-        else:
-            self.aes[rows] = aes[index]
 
 
 def _rebuild(factory: Any, name: str, kwargs: dict[str, Any]) -> RewardBackend:
