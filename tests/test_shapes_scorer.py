@@ -210,3 +210,35 @@ def test_bad_texts_and_args(scorer: ShapesScorer) -> None:
         ShapesScorer(n_views=0)
     with pytest.raises(ValueError, match="content"):
         ShapesScorer(content=0.8, shared=0.3)
+
+
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [((64, 3, 256), np.float32), ((64, 3, 16, 16), np.float32), ((128, 3), np.float64)],
+)
+def test_channel_sum_is_numpys_sum_bit_for_bit(shape, dtype) -> None:
+    """The scorer relies on numpy adding a 3-long axis in order; a numpy change would show here."""
+    from prompt_gym.backends.shapes.features import channel_sum
+
+    x = np.random.default_rng(0).random(shape).astype(dtype) * 3 - 1
+    np.testing.assert_array_equal(channel_sum(x), x.sum(axis=1))
+    np.testing.assert_array_equal(channel_sum(x) / 3.0, x.mean(axis=1))
+
+
+def test_posterior_marginals_are_numpys_sums_bit_for_bit() -> None:
+    from prompt_gym.backends.shapes.scorer import (
+        _N_SHAPES,
+        GROUPS,
+        N_FEATURES,
+        _expand,
+        reference,
+        shape_posterior,
+    )
+
+    raw = np.random.default_rng(1).standard_normal((50, N_FEATURES))
+    out = _expand(raw, reference())
+    post = out[:, N_FEATURES:]
+    by_shape, by_count = post[:, :_N_SHAPES], post[:, _N_SHAPES:]
+    full = shape_posterior(raw[:, GROUPS["shape"]], reference()).reshape(50, _N_SHAPES, -1)
+    np.testing.assert_array_equal(by_shape, full.sum(axis=2))
+    np.testing.assert_array_equal(by_count, full.sum(axis=1))
