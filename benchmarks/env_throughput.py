@@ -3,7 +3,10 @@
     python benchmarks/env_throughput.py
 
 Random valid actions (uniform over the action mask). Columns: the single env, the native vector
-env at 16 / 64 / 256 envs, ``SyncVectorEnv`` at 64; vector figures count sub-env steps.
+env at 16 / 64 / 256 envs and ``SyncVectorEnv`` at 64 (all on the id's shared backend, so later
+columns get cache hits from earlier ones), then the native vector env at 64 envs on a backend of
+its own with empty caches, in one process and with ``--workers`` processes (default 2:
+``make_backend("shapes", workers=2)``). Vector figures count sub-env steps.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import sys
 from pathlib import Path
 
 import prompt_gym
+from prompt_gym.backends import make_backend
 from prompt_gym.throughput import env_steps_per_s
 
 
@@ -24,10 +28,12 @@ def main() -> int:
         "--ids", nargs="+", default=[i for i in prompt_gym.ENV_IDS if "-Shapes-" in i]
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--workers", type=int, default=2, help="processes of the last column")
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
     rows = []
-    cols = ["single", *(f"native {n}" for n in args.sizes), "SyncVectorEnv 64"]
+    fresh = {w: f"native 64, own backend, workers={w}" for w in (1, args.workers)}
+    cols = ["single", *(f"native {n}" for n in args.sizes), "SyncVectorEnv 64", *fresh.values()]
     print("| env | " + " | ".join(cols) + " |")
     print("|---|" + "---:|" * len(cols))
     for env_id in [*args.ids, "CartPole-v1"]:
@@ -36,6 +42,11 @@ def main() -> int:
             for n in args.sizes:
                 row[f"native {n}"] = env_steps_per_s(env_id, n)
         row["SyncVectorEnv 64"] = env_steps_per_s(env_id, 64, mode="sync")
+        for workers, col in fresh.items():
+            if env_id != "CartPole-v1":
+                backend = make_backend("shapes", workers=workers)  # empty caches
+                row[col] = env_steps_per_s(env_id, 64, backend=backend)
+                backend.close()
         rows.append(row)
         cells = [f"{row[c]:,.0f}" if c in row else "-" for c in cols]
         print(f"| {env_id} | " + " | ".join(cells) + " |")

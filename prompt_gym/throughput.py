@@ -117,7 +117,11 @@ def random_valid_actions(masks: np.ndarray, rng: np.random.Generator) -> np.ndar
 
 
 def env_steps_per_s(
-    env_id: str, num_envs: int | None, mode: str = "vector_entry_point", steps: int = 200
+    env_id: str,
+    num_envs: int | None,
+    mode: str = "vector_entry_point",
+    steps: int = 200,
+    backend: RewardBackend | None = None,
 ) -> float:
     """Env steps per second (sub-env steps for vector envs) with random valid actions.
 
@@ -126,10 +130,12 @@ def env_steps_per_s(
         num_envs: ``None`` for the single env, else the vector size.
         mode: ``vector_entry_point`` (native) or ``sync`` (``SyncVectorEnv``).
         steps: Steps per timed repeat.
+        backend: The envs' backend (default: the id's shared one).
     """
     rng = np.random.default_rng(0)
+    extra = {} if backend is None else {"backend": backend}
     if num_envs is None:
-        env = gym.make(env_id)
+        env = gym.make(env_id, **extra)
         env.reset(seed=0)
         env.action_space.seed(0)
         has_mask = hasattr(env.unwrapped, "action_masks")
@@ -147,7 +153,7 @@ def env_steps_per_s(
                     env.reset()
 
         return steps / timed(run, repeats=3, min_seconds=0.3)
-    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode)
+    venv = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **extra)
     venv.reset(seed=0)
     native = hasattr(venv.unwrapped, "action_masks")
 

@@ -65,7 +65,9 @@ def test_a_corrupt_entry_is_detected_and_recomputed(tmp_path):
         flipped = bytes([value[-1] ^ 0xFF])
         conn.execute("UPDATE entries SET value = ? WHERE key = ?", (value[:-1] + flipped, key))
         other = conn.execute("SELECT key, value FROM entries WHERE key != ?", (key,)).fetchone()
-        conn.execute("UPDATE entries SET value = ? WHERE key = ?", (other[1][:5], other[0]))  # truncated
+        conn.execute(
+            "UPDATE entries SET value = ? WHERE key = ?", (other[1][:5], other[0])
+        )  # truncated
     backend = fake_backend(cache_dir=str(tmp_path))
     again = backend.score(["a", "b"], [1, 1])
     assert backend.stats.corrupt_entries == 2 and backend.stats.images_generated == 2

@@ -36,7 +36,7 @@ def pair():
     two.close()
 
 
-@pytest.mark.parametrize("n", [1, 15, 16, 17, 64, 131])
+@pytest.mark.parametrize("n", [1, 31, 32, 33, 64, 131])
 def test_shared_batch_equals_one_process(pair, n: int) -> None:
     one, two = pair
     prompts = prompt_pool(n, seed=n)
@@ -80,7 +80,7 @@ def test_images_asked_for_are_computed_here() -> None:
 
 def test_vector_env_rollout_is_the_same_with_workers() -> None:
     def rollout(backend: RewardBackend) -> list[np.ndarray]:
-        venv = gym.make_vec("ImageInversion-Shapes-v0", num_envs=32, backend=backend)
+        venv = gym.make_vec("ImageInversion-Shapes-v0", num_envs=64, backend=backend)
         venv.reset(seed=3)
         rng, out = np.random.default_rng(0), []
         for _ in range(12):
@@ -96,7 +96,8 @@ def test_vector_env_rollout_is_the_same_with_workers() -> None:
 
 def test_pickled_backend_rebuilds_its_own_workers() -> None:
     two = make_backend("shapes", workers=2, memory_cache_size=0)
-    prompts, seeds = prompt_pool(20, seed=4), list(range(20))
+    n = 2 * MIN_IMAGES_PER_PROCESS
+    prompts, seeds = prompt_pool(n, seed=4), list(range(n))
     first = two.score(prompts, seeds)
     copy = pickle.loads(pickle.dumps(two))
     assert copy.workers == 2 and copy._pool is None
@@ -125,8 +126,9 @@ def test_components_that_cannot_be_copied_give_a_clear_error() -> None:
     backend = RewardBackend(
         FailingInWorkerGenerator(), UnpicklableScorer(), FakeCaptioner(), workers=2
     )
+    n = 2 * MIN_IMAGES_PER_PROCESS
     with pytest.raises(WorkerError, match="picklable"):
-        backend.score([f"p{i}" for i in range(16)], list(range(16)))
+        backend.score([f"p{i}" for i in range(n)], list(range(n)))
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])

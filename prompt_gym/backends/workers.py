@@ -37,7 +37,7 @@ from typing import IO, Any
 
 import numpy as np
 
-MIN_IMAGES_PER_PROCESS = 8
+MIN_IMAGES_PER_PROCESS = 16
 """A batch is shared only so that every process gets at least this many images."""
 
 _HEADER = struct.Struct("<Q")
