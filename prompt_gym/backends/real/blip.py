@@ -9,6 +9,8 @@ Captions are sampled (nucleus sampling, ``top_p``) for all targets in one ``gene
 ``batch_size`` chunk, with torch's RNG seeded from ``seed`` inside ``torch.random.fork_rng`` (the
 global RNG state is restored). The same (targets, n, seed, batch_size) always gives the same
 captions; a target's captions depend on its batch neighbours, as sampling draws from one stream.
+A chunk that runs out of GPU memory is split in halves and retried from the RNG state it started
+with (:mod:`.oom`), so the captions are those of a run chunked that way from the start.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from prompt_gym.backends.real.loading import (
     torch_dtype,
     warn_if_cpu,
 )
+from prompt_gym.backends.real.oom import OomSplitter
 
 
 class BlipCaptioner:
@@ -79,6 +82,7 @@ class BlipCaptioner:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = batch_size
+        self._oom = OomSplitter(f"{self.name}: a single image", "use dtype='fp16' or blip-base")
         key = ("blip", self.name, source_tag(self.name), self.model, self.dtype, self.device)
         self.blip, self.processor = shared(key, lambda: self._load(preset))
         if self.model != presets.TINY:
@@ -121,28 +125,38 @@ class BlipCaptioner:
                 raise ValueError(f"images must be uint8 (H, W, 3), got {image.dtype} {image.shape}")
         if not images:
             return []
-        size = self.batch_size or len(images)
-        captions: list[list[str]] = []
-        devices = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+        cuda = self.device.startswith("cuda")
+        devices = [torch.device(self.device).index or 0] if cuda else []
+
+        def run(start: int, stop: int) -> list[list[str]]:
+            state = torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devices]
+            try:
+                return self._sample(images[start:stop], int(n))
+            except torch.cuda.OutOfMemoryError:
+                torch.set_rng_state(state[0])  # the halves draw what this attempt would have
+                for d, cuda_state in zip(devices, state[1], strict=True):
+                    torch.cuda.set_rng_state(cuda_state, d)
+                raise
+
         with torch.inference_mode(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(seed))
-            for start in range(0, len(images), size):
-                chunk = images[start : start + size]
-                pixels = self.processor(images=chunk, return_tensors="pt")["pixel_values"]
-                out = self.blip.generate(
-                    pixel_values=pixels.to(self.device, torch_dtype(self.dtype)),
-                    do_sample=True,
-                    top_p=self.top_p,
-                    top_k=0,
-                    temperature=self.temperature,
-                    max_new_tokens=self.max_new_tokens,
-                    num_return_sequences=int(n),
-                )
-                texts = [
-                    t.strip() for t in self.processor.batch_decode(out, skip_special_tokens=True)
-                ]
-                captions.extend(texts[i * n : (i + 1) * n] for i in range(len(chunk)))
-        return captions
+            parts = self._oom.map(len(images), self.batch_size, run)
+        return [captions for part in parts for captions in part]
+
+    def _sample(self, images: list[np.ndarray], n: int) -> list[list[str]]:
+        """One ``generate`` call: ``n`` sampled captions for each image."""
+        pixels = self.processor(images=images, return_tensors="pt")["pixel_values"]
+        out = self.blip.generate(
+            pixel_values=pixels.to(self.device, torch_dtype(self.dtype)),
+            do_sample=True,
+            top_p=self.top_p,
+            top_k=0,
+            temperature=self.temperature,
+            max_new_tokens=self.max_new_tokens,
+            num_return_sequences=n,
+        )
+        texts = [t.strip() for t in self.processor.batch_decode(out, skip_special_tokens=True)]
+        return [texts[i * n : (i + 1) * n] for i in range(len(images))]
 
     def _load(self, preset: presets.CaptionerPreset | None) -> tuple[Any, Any]:
         if self.model == presets.TINY:

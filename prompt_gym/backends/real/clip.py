@@ -37,6 +37,7 @@ from prompt_gym.backends.real.loading import (
     torch_dtype,
     warn_if_cpu,
 )
+from prompt_gym.backends.real.oom import OomSplitter
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -57,7 +58,8 @@ class OpenClipScorer:
         quick_gelu: Force QuickGELU (default: the preset's; ``False`` otherwise).
         dtype: ``"fp32" | "bf16" | "fp16"`` (default fp32: rewards are compared at 1e-3).
         device: Torch device (default: ``"cuda"`` if available, else ``"cpu"``).
-        batch_size: Largest batch per forward pass (default: all at once).
+        batch_size: Largest batch per forward pass (default: all at once). A batch that runs
+            out of GPU memory is split in halves and retried (:mod:`.oom`).
         version: Overrides the preset's version string.
 
     Raises:
@@ -95,6 +97,9 @@ class OpenClipScorer:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype or "fp32", self.device)
         self.batch_size = batch_size
+        self._oom = OomSplitter(
+            f"{self.name}: a single image or text", "use dtype='fp16' or a smaller model"
+        )
         source = source_tag(self.name)
         key = ("open_clip", self.name, source, model, pretrained, self.quick_gelu, self.dtype)
         self.clip, self.tokenizer, self.preprocess = shared((*key, self.device), self._load)
@@ -164,12 +169,14 @@ class OpenClipScorer:
                 raise ValueError(f"texts must be strings, got {type(text).__name__}: {text!r}")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
+
+        def run(start: int, stop: int) -> np.ndarray:
+            tokens = self.tokenizer(texts[start:stop]).to(self.device)
+            feats = self.clip.encode_text(tokens).float()
+            return torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()
+
         with torch.inference_mode():
-            for chunk in _chunks(texts, self.batch_size):
-                tokens = self.tokenizer(chunk).to(self.device)
-                feats = self.clip.encode_text(tokens).float()
-                out.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy())
+            out = self._oom.map(len(texts), self.batch_size, run)
         return np.concatenate(out).astype(np.float32, copy=False)
 
     # ------------------------------------------------------------------ internals
@@ -192,16 +199,17 @@ class OpenClipScorer:
         n = len(images)
         if n == 0:
             return np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32)
-        embeds, scores = [], []
+
+        def run(start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
+            feats = self.clip.encode_image(self._pixels(images[start:stop])).float()
+            embeds = torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()
+            return embeds, self.head(feats).float().cpu().numpy() if aesthetic else None
+
         with torch.inference_mode():
-            for start in range(0, n, self.batch_size or n):
-                x = self._pixels(images[start : start + (self.batch_size or n)])
-                feats = self.clip.encode_image(x).float()
-                embeds.append(torch.nn.functional.normalize(feats, dim=-1).cpu().numpy())
-                if aesthetic:
-                    scores.append(self.head(feats).float().cpu().numpy())
-        aes = np.concatenate(scores) if aesthetic else np.zeros(0)
-        return np.concatenate(embeds).astype(np.float32, copy=False), aes.astype(np.float32)
+            parts = self._oom.map(n, self.batch_size, run)
+        embeds = np.concatenate([e for e, _ in parts]).astype(np.float32, copy=False)
+        aes = np.concatenate([a for _, a in parts]) if aesthetic else np.zeros(0)
+        return embeds, aes.astype(np.float32)
 
     def _pixels(self, images: np.ndarray) -> Any:
         """``uint8`` NHWC -> normalised NCHW tensor at the model's input size, on the device."""
@@ -281,11 +289,6 @@ class OpenClipScorer:
 
         head, digest = resolve_head(spec, self.dim, sha256)
         return head.to(self.device).eval(), digest
-
-
-def _chunks(items: list[str], size: int | None) -> list[list[str]]:
-    size = size or len(items)
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _checkpoint_loader(filename: str) -> Callable[[str, bool], str]:

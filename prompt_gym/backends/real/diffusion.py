@@ -44,6 +44,7 @@ from prompt_gym.backends.real.loading import (
     source_tag,
     warn_if_cpu,
 )
+from prompt_gym.backends.real.oom import OomSplitter
 from prompt_gym.backends.real.pipelines import (
     check_batch,
     check_options,
@@ -153,9 +154,12 @@ class DiffusersGenerator:
             )
         self._embeds: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._negative: dict[str, Any] | None = None
-        self._oom_limit: int | None = None
+        self._oom = OomSplitter(
+            f"{self.name}: a single {self.resolution}x{self.resolution} image",
+            f"at {self.dtype}, lower the resolution, use taesd=True, attention='slicing', "
+            "or a smaller model",
+        )
         self.profile = False
-        self.stats = {"oom_splits": 0}
         self.timings: dict[str, float] = {}
         self.reset_timings()
 
@@ -212,48 +216,20 @@ class DiffusersGenerator:
         if n == 0:
             empty = np.zeros((0, self.resolution, self.resolution, 3), dtype=np.uint8)
             return empty, np.zeros(0, dtype=bool)
-        images, flags = [], []
-        start = 0
-        while start < n:
-            size = min(x for x in (n - start, self.batch_size, self._oom_limit) if x is not None)
-            img, bad = self._generate_split(
-                prompts[start : start + size], seeds[start : start + size]
-            )
-            images.append(img)
-            flags.append(bad)
-            start += size
+        parts = self._oom.map(n, self.batch_size, lambda a, b: self._run(prompts[a:b], seeds[a:b]))
         self.timings["images"] += n
-        return np.concatenate(images), np.concatenate(flags)
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """``oom_splits``: batches split after a CUDA out-of-memory error."""
+        return {"oom_splits": self._oom.splits}
 
     def reset_timings(self) -> None:
         """Zero the per-stage wall-clock totals (seconds; exact only with ``profile = True``)."""
         self.timings = {"text_encode_s": 0.0, "denoise_s": 0.0, "decode_s": 0.0, "images": 0.0}
 
     # ------------------------------------------------------------------ internals
-
-    def _generate_split(
-        self, prompts: list[str], seeds: list[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Run one batch; on CUDA OOM, free memory and retry each half."""
-        import torch
-
-        try:
-            return self._run(prompts, seeds)
-        except torch.cuda.OutOfMemoryError as err:
-            if len(prompts) == 1:
-                raise torch.cuda.OutOfMemoryError(
-                    f"{self.name}: a single {self.resolution}x{self.resolution} image does not fit "
-                    f"in GPU memory ({self.dtype}); lower the resolution, use taesd=True, "
-                    f"attention='slicing', or a smaller model"
-                ) from err
-        # Outside the except block, so the traceback and the tensors its frames hold are freed.
-        torch.cuda.empty_cache()
-        self.stats["oom_splits"] += 1
-        half = len(prompts) // 2
-        self._oom_limit = half if self._oom_limit is None else min(self._oom_limit, half)
-        first = self._generate_split(prompts[:half], seeds[:half])
-        second = self._generate_split(prompts[half:], seeds[half:])
-        return np.concatenate([first[0], second[0]]), np.concatenate([first[1], second[1]])
 
     def _run(self, prompts: list[str], seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """One pipeline call and one decode for a batch."""
