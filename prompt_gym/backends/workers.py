@@ -24,8 +24,10 @@ here.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import pickle
+import select
 import struct
 import subprocess
 import sys
@@ -42,6 +44,7 @@ MIN_IMAGES_PER_PROCESS = 16
 
 _HEADER = struct.Struct("<Q")
 _SHARE_STEP, _SHARE_MIN, _SHARE_MAX = 0.01, 0.1, 0.9
+_POLL_SECONDS = 1e-3  # a worker polls for requests that come within this of its last reply
 _WAIT_SECONDS = 20e-6  # a longer wait for a reply's first bytes: the worker was not done
 
 Computed = tuple[np.ndarray, np.ndarray | Callable[[], np.ndarray], np.ndarray]
@@ -248,7 +251,8 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
     except Exception:
         _write(out, ("error", traceback.format_exc()))
         return
-    while (message := _read(inp)) is not None:
+    wait = _Waiter(inp)
+    while (message := wait.read()) is not None:
         try:
             _, prompts, seeds = message
             (embeds, aes, flags), _ = backend._compute_here(prompts, seeds)
@@ -257,6 +261,32 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
             _write(out, ("ok", embeds, aes, flags))
         except Exception:
             _write(out, ("error", traceback.format_exc()))
+
+
+class _Waiter:
+    """Reads a worker's requests, polling briefly first when they come back to back.
+
+    A process that blocks on a pipe is descheduled, and waking it costs a good part of a round
+    trip (about 0.1 ms on a 2-core virtual machine). When the previous request came within
+    :data:`_POLL_SECONDS` of the reply before it, as in a training loop that steps its envs
+    without pause, the worker polls for up to twice that gap before blocking; after a longer
+    pause it blocks at once, so an idle worker costs no CPU. (Only where ``select`` takes pipes.)
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.gap = math.inf
+        self.poll = os.name == "posix"
+
+    def read(self) -> Any | None:
+        start = time.perf_counter()
+        if self.poll and self.gap < _POLL_SECONDS:
+            fd, stop = self.stream.fileno(), start + 2 * self.gap
+            while not select.select([fd], [], [], 0)[0] and time.perf_counter() < stop:
+                pass
+        message = _read(self.stream)
+        self.gap = time.perf_counter() - start
+        return message
 
 
 def serve_stdio() -> None:
