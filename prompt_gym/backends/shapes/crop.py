@@ -229,7 +229,7 @@ def paste(
     out: np.ndarray,
     dest: np.ndarray,
     grid: Grid,
-    planes: np.ndarray,
+    pixels: np.ndarray,
     background: np.ndarray,
     scratch: Callable[[str, tuple[int, ...], type], np.ndarray],
 ) -> None:
@@ -242,7 +242,7 @@ def paste(
         out: Destination images.
         dest: Row of ``out`` of each windowed image.
         grid: The windows.
-        planes: ``uint8 (n, 3, rows, cols)`` window contents.
+        pixels: ``uint8 (n, rows, cols, 3)`` window contents.
         background: ``float32 (n, 3)`` background colours as mixed, in ``[0, 255]``.
         scratch: ``scratch(name, shape, dtype)`` returns a reusable buffer.
     """
@@ -255,19 +255,7 @@ def paste(
             np.uint8
         )[:, None, :]
         out.reshape(out.shape[0], grid.height, -1)[dest[boxed]] = line
-    window = scratch("paste_window", (n, r, c, 3), np.uint8)
-    for channel in range(3):  # interleave: one strided copy per channel
-        window[..., channel] = planes[:, channel]
     for i, (row, y, x) in enumerate(
         zip(dest.tolist(), grid.top.tolist(), grid.left.tolist(), strict=True)
     ):
-        out[row, y : y + r, x : x + c] = window[i]
-
-
-def interleave(out: np.ndarray, dest: np.ndarray, planes: np.ndarray) -> None:
-    """``out[dest[i]] = planes[i]`` with the channels moved last: ``(n, 3, H, W)`` -> ``(H, W, 3)``.
-
-    One indexed copy whose inner loop runs along a whole channel plane.
-    """
-    n = out.shape[0]
-    out.reshape(n, -1, 3).transpose(0, 2, 1)[dest] = planes.reshape(len(dest), 3, -1)
+        out[row, y : y + r, x : x + c] = pixels[i]

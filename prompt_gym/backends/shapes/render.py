@@ -43,7 +43,7 @@ import numpy as np
 
 from prompt_gym.backends.shapes import geometry, params, vocab
 from prompt_gym.backends.shapes.compose import compose, lighting, runs, scale_rows
-from prompt_gym.backends.shapes.crop import Grid, interleave, paste, plan_windows
+from prompt_gym.backends.shapes.crop import Grid, paste, plan_windows
 from prompt_gym.backends.shapes.params import SceneParams
 from prompt_gym.backends.shapes.patterns import patterns
 from prompt_gym.backends.shapes.scene import SceneKey, SceneSpec, scene_key
@@ -187,11 +187,11 @@ def _render_grid(p: SceneParams, source: np.ndarray, grid: Grid, out: np.ndarray
     n_simple = int(np.count_nonzero(~general[dest]))
     n_lit = int(np.count_nonzero(lit[dest]))
     grid = grid.take(order)
-    planes, background = _draw(p.take(dest), grid, n_simple, n - n_lit)
-    if grid.full:  # back to the caller's order, channels interleaved
-        interleave(out, dest, planes)
+    pixels, background = _draw(p.take(dest), grid, n_simple, n - n_lit)
+    if grid.full:  # back to the caller's order
+        out[dest] = pixels
     else:
-        paste(out, dest, grid, planes, background, _WS.get)
+        paste(out, dest, grid, pixels, background, _WS.get)
 
 
 def render_specs(
@@ -243,10 +243,10 @@ def _depth(
 
 
 def _draw(p: SceneParams, grid: Grid, n_simple: int, n_unlit: int) -> tuple[np.ndarray, np.ndarray]:
-    """Draw the sorted batch on ``grid`` into colour planes ``uint8 (N, 3, rows, cols)``.
+    """Draw the sorted batch on ``grid`` into windows ``uint8 (N, rows, cols, 3)``.
 
     Rows ``:n_simple`` are flat fills on flat backgrounds; rows ``n_unlit:`` carry lighting.
-    Returns the planes (a reused buffer) and each image's background colour ``float32 (N, 3)``
+    Returns the windows (a reused buffer) and each image's background colour ``float32 (N, 3)``
     in ``[0, 255]``, as mixed (what every pixel away from the objects shows).
     """
     n = p.fg.shape[0]
@@ -294,7 +294,8 @@ def _draw(p: SceneParams, grid: Grid, n_simple: int, n_unlit: int) -> tuple[np.n
         band = np.abs(_F(0.5) + tk - depth[hollow])
         alpha[hollow] = np.clip(_F(0.5) + tk - band, 0, 1)
 
-    planes = _WS.get("planes", (n, 3, h, w), np.uint8)
+    pixels = _WS.get("pixels", (n, h, w, 3), np.uint8)
+    planes = pixels.transpose(0, 3, 1, 2)  # colour planes, written one channel at a time
     background = np.empty((n, 3), dtype=_F)
     if n_simple:  # flat fill on a flat background: bg + alpha (fg - bg), truncated to uint8
         s = slice(0, n_simple)
@@ -322,4 +323,4 @@ def _draw(p: SceneParams, grid: Grid, n_simple: int, n_unlit: int) -> tuple[np.n
             _WS.get,
             planes[s],
         )
-    return planes, background
+    return pixels, background
