@@ -376,7 +376,7 @@ class RewardBackend:
     def _compute_misses(
         self, requests: list[tuple[str, int]], images_needed: bool = True
     ) -> Misses:
-        """Results of cache misses (see :class:`~prompt_gym.backends.misses.Misses`); images only when ``images_needed``.
+        """Results of cache misses (a :class:`Misses`), with the images if ``images_needed``.
 
         With the generator's ``scene_keys``, each distinct (scene, seed) is generated once: a
         request that draws the scene of an earlier one (in this batch, or scored before and still
@@ -392,13 +392,13 @@ class RewardBackend:
         if scene_keys is None:
             (embeds, aes, flags), made = self._compute(prompts, seeds, images_needed)
             out.embeds, out.flags = embeds, flags
-            out.images = {} if made is None else dict(enumerate(made))
+            out.images = dict(enumerate(made)) if made is not None and images_needed else {}
             out.take_aesthetic(aes, np.arange(n), np.arange(n))
             return out
         keys = list(zip(scene_keys(prompts), seeds, strict=True))
         slot: dict[Any, int] = {}  # scene key -> position among the images to make
         make: list[int] = []  # the request that makes each of them
-        where = np.full(n, -1, dtype=np.intp)  # request -> that position; -1: remembered
+        position = [-1] * n  # request -> that position; -1: remembered
         for i, key in enumerate(keys):
             pos = slot.get(key)
             if pos is None:
@@ -412,7 +412,7 @@ class RewardBackend:
                     continue
                 pos = slot[key] = len(make)
                 make.append(i)
-            where[i] = pos
+            position[i] = pos
         extra = self.stats.extra
         extra["images_reused"] = extra.get("images_reused", 0) + n - len(make)
         if not make:
@@ -420,6 +420,7 @@ class RewardBackend:
         (e, a, f), made = self._compute(
             [prompts[i] for i in make], [seeds[i] for i in make], images_needed
         )
+        where = np.array(position, dtype=np.intp)
         drawn = np.flatnonzero(where >= 0)
         if len(make) == n:  # every request draws a new scene
             out.embeds, out.flags = e, f
@@ -432,8 +433,8 @@ class RewardBackend:
                 self._scenes.put(
                     key, (e[pos], None if known is None else float(known[pos]), int(f[pos]))
                 )
-        if made is not None:
-            out.images = {i: made[pos] for i, pos in enumerate(where.tolist()) if pos >= 0}
+        if made is not None and images_needed:
+            out.images = {i: made[pos] for i, pos in enumerate(position) if pos >= 0}
         return out
 
     def _images_for(
