@@ -14,11 +14,12 @@ generator and scorer once, then answers requests over its standard input and out
   ``if __name__ == "__main__"`` guard is needed in the calling script.
 
 Workers suit CPU backends such as the shapes world, whose components are small to copy. A batch
-is split over the processes so that they finish together (:meth:`WorkerPool.compute`), with at
-least :data:`MIN_IMAGES_PER_PROCESS` images each; smaller batches are computed here, since a
-round trip to a worker costs more than it saves.
-Images are not sent back: a backend that keeps images, or a call that asks for them, computes
-here.
+is split over the processes so that none waits for another (:meth:`WorkerPool.compute`), with
+at least :data:`MIN_IMAGES_PER_PROCESS` images each; smaller batches are computed here, since a
+round trip to a worker costs more than it saves. Images are not sent back: a backend that keeps
+images, or a call that asks for them, computes here. While batches come back to back, the
+processes poll their pipes for a moment instead of sleeping (:class:`_Waiter`), because waking
+a sleeping process costs about as much as the round trip itself on a virtual machine.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ MIN_IMAGES_PER_PROCESS = 16
 _HEADER = struct.Struct("<Q")
 _SHARE_STEP, _SHARE_MIN, _SHARE_MAX = 0.01, 0.1, 0.9
 _POLL_SECONDS = 1e-3  # a worker polls for requests that come within this of its last reply
+_POLLING = os.name == "posix"  # where select() takes pipes
 _WAIT_SECONDS = 20e-6  # a longer wait for a reply's first bytes: the worker was not done
 
 Computed = tuple[np.ndarray, np.ndarray | Callable[[], np.ndarray], np.ndarray]
@@ -98,7 +100,8 @@ def split_points(n: int, processes: int, share: float | None = None) -> list[int
 class _Worker:
     """One worker process and its pipes."""
 
-    def __init__(self, generator: Any, scorer: Any, has_aesthetic: bool) -> None:
+    def __init__(self, generator: Any, scorer: Any, has_aesthetic: bool, poll: bool) -> None:
+        self.poll = poll
         self.process = subprocess.Popen(
             [sys.executable, "-m", "prompt_gym.backends.worker_main"],
             stdin=subprocess.PIPE,
@@ -110,7 +113,7 @@ class _Worker:
         self.stdin, self.stdout = self.process.stdin, self.process.stdout
         try:
             components = pickle.dumps((generator, scorer, has_aesthetic), pickle.HIGHEST_PROTOCOL)
-            _write(self.stdin, ("init", list(sys.path), components))
+            _write(self.stdin, ("init", list(sys.path), components, poll))
         except Exception as exc:
             self.close()
             raise WorkerError(
@@ -129,8 +132,12 @@ class _Worker:
 
     def receive(self) -> Any:
         start = time.perf_counter()
+        if self.poll:  # this process has nothing else to do: poll rather than sleep and wake
+            fd, stop = self.stdout.fileno(), start + _POLL_SECONDS * 50
+            while not select.select([fd], [], [], 0)[0] and time.perf_counter() < stop:
+                pass
         head = self.stdout.read(_HEADER.size)
-        self.waited = time.perf_counter() - start  # blocked until the worker was done
+        self.waited = time.perf_counter() - start  # until the worker was done
         reply = _read(self.stdout, head)
         self.busy = False
         if reply is None:
@@ -178,8 +185,10 @@ class WorkerPool:
         """This process's share of a batch (adapted by :meth:`compute`)."""
         self._finalizer = weakref.finalize(self, _close_all, self._workers)
         try:
+            # poll for replies and requests only with a core for every process
+            poll = _POLLING and 1 + workers <= (os.cpu_count() or 1)
             for _ in range(workers):
-                self._workers.append(_Worker(generator, scorer, has_aesthetic))
+                self._workers.append(_Worker(generator, scorer, has_aesthetic, poll))
         except BaseException:
             self.close()
             raise
@@ -242,7 +251,7 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
     if message is None:
         return
     try:
-        _, path, components = message
+        _, path, components, poll = message
         _extend_path(path)  # so that the components' classes import as they do here
         generator, scorer, has_aesthetic = pickle.loads(components)
         backend = RewardBackend(generator, scorer, None, memory_cache_size=0)  # type: ignore[arg-type]
@@ -251,7 +260,7 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
     except Exception:
         _write(out, ("error", traceback.format_exc()))
         return
-    wait = _Waiter(inp)
+    wait = _Waiter(inp, poll)
     while (message := wait.read()) is not None:
         try:
             _, prompts, seeds = message
@@ -270,13 +279,15 @@ class _Waiter:
     trip (about 0.1 ms on a 2-core virtual machine). When the previous request came within
     :data:`_POLL_SECONDS` of the reply before it, as in a training loop that steps its envs
     without pause, the worker polls for up to twice that gap before blocking; after a longer
-    pause it blocks at once, so an idle worker costs no CPU. (Only where ``select`` takes pipes.)
+    pause it blocks at once, so an idle worker costs no CPU. The calling process likewise polls
+    for a reply it waits for (it has nothing else to do). Both poll only where ``select`` takes
+    pipes and there is a core for every process.
     """
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], poll: bool) -> None:
         self.stream = stream
         self.gap = math.inf
-        self.poll = os.name == "posix"
+        self.poll = poll
 
     def read(self) -> Any | None:
         start = time.perf_counter()
