@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import gymnasium as gym
@@ -156,3 +157,18 @@ def test_a_worker_that_dies_is_reported() -> None:
     with pytest.raises(WorkerError, match="exited unexpectedly"):
         two.score(prompts, list(range(100, 132)))
     two.close()
+
+
+def test_processes_poll_only_with_a_core_for_each() -> None:
+    cores = os.cpu_count() or 1
+    n = 2 * MIN_IMAGES_PER_PROCESS
+    prompts, seeds = prompt_pool(n, seed=6), list(range(n))
+    many = make_backend("shapes", workers=cores + 1, memory_cache_size=0)
+    many.score(prompts, seeds)
+    assert not any(w.poll for w in many._pool._workers)
+    many.close()
+    if cores >= 2 and os.name == "posix":
+        two = make_backend("shapes", workers=2, memory_cache_size=0)
+        two.score(prompts, seeds)
+        assert all(w.poll for w in two._pool._workers)
+        two.close()
