@@ -47,7 +47,7 @@ _HEADER = struct.Struct("<Q")
 _SHARE_STEP, _SHARE_MIN, _SHARE_MAX = 0.01, 0.1, 0.9
 _POLL_SECONDS = 1e-3  # a worker polls for requests that come within this of its last reply
 _POLLING = os.name == "posix"  # where select() takes pipes
-_WAIT_SECONDS = 20e-6  # a longer wait for a reply's first bytes: the worker was not done
+_WAIT_SECONDS = 20e-6  # without polling, a longer wait for a reply's first bytes is waiting
 
 Computed = tuple[np.ndarray, np.ndarray | Callable[[], np.ndarray], np.ndarray]
 """``(embeds, aesthetic scores or a function returning them, flags)`` of a batch."""
@@ -73,6 +73,11 @@ def _read(stream: IO[bytes], head: bytes | None = None) -> Any | None:
     if len(data) < size:
         return None
     return pickle.loads(data)
+
+
+def _readable(fd: int) -> bool:
+    """Whether a read of pipe ``fd`` would return at once (POSIX ``select``)."""
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def split_points(n: int, processes: int, share: float | None = None) -> list[int]:
@@ -108,7 +113,7 @@ class _Worker:
             stdout=subprocess.PIPE,
         )
         self.busy = False
-        self.waited = 0.0
+        self.waited = False
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin, self.stdout = self.process.stdin, self.process.stdout
         try:
@@ -134,10 +139,14 @@ class _Worker:
         start = time.perf_counter()
         if self.poll:  # this process has nothing else to do: poll rather than sleep and wake
             fd, stop = self.stdout.fileno(), start + _POLL_SECONDS * 50
-            while not select.select([fd], [], [], 0)[0] and time.perf_counter() < stop:
-                pass
-        head = self.stdout.read(_HEADER.size)
-        self.waited = time.perf_counter() - start  # until the worker was done
+            ready = _readable(fd)
+            self.waited = not ready  # the reply was not there yet
+            while not ready and time.perf_counter() < stop:
+                ready = _readable(fd)
+            head = self.stdout.read(_HEADER.size)
+        else:
+            head = self.stdout.read(_HEADER.size)
+            self.waited = time.perf_counter() - start > _WAIT_SECONDS
         reply = _read(self.stdout, head)
         self.busy = False
         if reply is None:
@@ -226,7 +235,7 @@ class WorkerPool:
                 if worker.busy:
                     with contextlib.suppress(WorkerError):
                         worker.receive()
-        waited = max(worker.waited for worker in used) > _WAIT_SECONDS
+        waited = any(worker.waited for worker in used)
         step = _SHARE_STEP if waited else -_SHARE_STEP
         self.share = min(_SHARE_MAX, max(_SHARE_MIN, self.share + step))
         embeds = np.concatenate([embeds, *(r[0] for r in replies)])
@@ -293,7 +302,7 @@ class _Waiter:
         start = time.perf_counter()
         if self.poll and self.gap < _POLL_SECONDS:
             fd, stop = self.stream.fileno(), start + 2 * self.gap
-            while not select.select([fd], [], [], 0)[0] and time.perf_counter() < stop:
+            while not _readable(fd) and time.perf_counter() < stop:
                 pass
         message = _read(self.stream)
         self.gap = time.perf_counter() - start
