@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import prompt_gym  # noqa: F401  (registers the ids)
-from prompt_gym.throughput import backend_throughput, replay_hit_rate
+from prompt_gym.throughput import backend_throughput, env_steps_per_s, replay_hit_rate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,13 +74,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {r['batch']} | {r['generated_per_s']:,.0f} | {r['scored_per_s']:,.0f} "
                 f"| {1e6 / r['cache_hit_us']:,.0f} | {r['cache_hit_us']:.2f} |"
             )
+    yardstick = env_steps_per_s("CartPole-v1", 64, mode="sync")
+    print(
+        f"\nyardstick, same run: CartPole-v1 SyncVectorEnv(64) {yardstick:,.0f} steps/s "
+        "(divide by it to compare runs on machines or days of different speed)"
+    )
     rates = replay_hit_rate()
     print(
         f"\ncache hit rate, random agent on ImageInversion-Shapes-v0 (64 envs x 200 steps): "
         f"first pass {rates['first_pass']:.1%}, replay {rates['replay']:.1%}"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps({"workers": tables, "hit_rate": rates}, indent=2))
+        figures = {"workers": tables, "hit_rate": rates, "cartpole_sync64_steps_per_s": yardstick}
+        Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
 
 
