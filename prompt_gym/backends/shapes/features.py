@@ -349,16 +349,15 @@ def features(
     radius = np.sqrt(inertia)
     light = np.stack([(lit_x / lit_mass - cx) / radius, (lit_y / lit_mass - cy) / radius], axis=1)
     # |differences| of neighbouring mask pixels (right, down, down-right, down-left) at the
-    # pixels (y, x < S - 1), on the flat pixel axis: pixel p = y S + x, so its right neighbour
-    # is p + 1 and the one below p + S; entries with x = S - 1 are not used
-    span = (s - 1) * s
-    diffs = np.empty((n, 4, span), dtype=_F)
-    np.subtract(m[:, 1 : span + 1], m[:, :span], out=diffs[:, 0])
-    np.subtract(m[:, s : span + s], m[:, :span], out=diffs[:, 1])
-    np.subtract(m[:, s + 1 : span + s], m[:, : span - 1], out=diffs[:, 2, :-1])
-    np.subtract(m[:, s : span + s], m[:, 1 : span + 1], out=diffs[:, 3])
-    np.abs(diffs, out=diffs)
-    edges = np.ascontiguousarray(diffs.reshape(n, 4, s - 1, s)[:, :, :, : s - 1])
+    # pixels (y, x < S - 1)
+    m2 = m.reshape(n, s, s)
+    edges = np.empty((n, 4, s - 1, s - 1), dtype=_F)
+    top_left, top_right = m2[:, :-1, :-1], m2[:, :-1, 1:]
+    np.subtract(top_right, top_left, out=edges[:, 0])
+    np.subtract(m2[:, 1:, :-1], top_left, out=edges[:, 1])
+    np.subtract(m2[:, 1:, 1:], top_left, out=edges[:, 2])
+    np.subtract(m2[:, 1:, :-1], top_right, out=edges[:, 3])
+    np.abs(edges, out=edges)
     ed = edges.reshape(n, 4, -1).sum(axis=2, dtype=np.float64)
     axis_edges = ed[:, 0] + ed[:, 1] + 1e-3
     shape = np.stack(
