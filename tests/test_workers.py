@@ -149,11 +149,15 @@ def test_split_points_cover_the_batch_in_large_enough_parts(n, processes, share)
     assert len(sizes) == max(1, min(processes, n // MIN_IMAGES_PER_PROCESS))
 
 
-def test_a_worker_that_dies_is_reported() -> None:
+@pytest.mark.parametrize("reaped", [False, True])  # dies while the request is sent, or before
+def test_a_worker_that_dies_is_reported(reaped: bool) -> None:
     two = make_backend("shapes", workers=2, memory_cache_size=0)
     prompts = prompt_pool(32, seed=5)
     two.score(prompts, list(range(32)))
-    two._pool._workers[0].process.kill()
+    worker = two._pool._workers[0].process
+    worker.kill()
+    if reaped:
+        worker.wait()
     with pytest.raises(WorkerError, match="exited unexpectedly"):
         two.score(prompts, list(range(100, 132)))
     two.close()

@@ -36,7 +36,7 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import numpy as np
 
@@ -132,7 +132,10 @@ class _Worker:
             raise
 
     def send(self, prompts: list[str], seeds: list[int]) -> None:
-        _write(self.stdin, ("score", prompts, seeds))
+        try:
+            _write(self.stdin, ("score", prompts, seeds))
+        except OSError:  # its end of the pipe is closed: the worker is gone
+            self._exited()
         self.busy = True
 
     def receive(self) -> Any:
@@ -150,13 +153,16 @@ class _Worker:
         reply = _read(self.stdout, head)
         self.busy = False
         if reply is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=1)
-            code = self.process.returncode
-            raise WorkerError(f"a backend worker process exited unexpectedly (exit code {code})")
+            self._exited()
         if reply[0] == "error":
             raise WorkerError(f"a backend worker process failed:\n{reply[1]}")
         return reply[1:]
+
+    def _exited(self) -> NoReturn:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=1)
+        code = self.process.returncode
+        raise WorkerError(f"a backend worker process exited unexpectedly (exit code {code})")
 
     def close(self) -> None:
         for stream in (self.stdin, self.stdout):
