@@ -101,3 +101,16 @@ class UnpicklableScorer(FakeScorer):
 
     def __init__(self) -> None:
         self.hook = lambda x: x
+
+
+def score_with_workers(queue: Any, prompts: list[str], seeds: list[int]) -> None:
+    """Score with a ``workers=2`` shapes backend and put the embeddings on ``queue``.
+
+    Run in a daemonic ``multiprocessing`` process, as AsyncVectorEnv and SubprocVecEnv run envs.
+    """
+    from prompt_gym.backends import make_backend
+
+    backend = make_backend("shapes", workers=2, memory_cache_size=0)
+    result = backend.score(prompts, seeds)
+    queue.put((result.image_embeds, backend.stats.extra.get("images_by_workers", 0)))
+    backend.close()

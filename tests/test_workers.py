@@ -176,3 +176,22 @@ def test_processes_poll_only_with_a_core_for_each() -> None:
         two.score(prompts, seeds)
         assert all(w.poll for w in two._pool._workers)
         two.close()
+
+
+def test_workers_run_inside_a_daemonic_process() -> None:
+    """As in AsyncVectorEnv and SB3's SubprocVecEnv, whose env processes are daemonic."""
+    import multiprocessing as mp
+
+    from fakes import score_with_workers
+
+    n = 2 * MIN_IMAGES_PER_PROCESS
+    prompts, seeds = prompt_pool(n, seed=8), list(range(n))
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=score_with_workers, args=(queue, prompts, seeds), daemon=True)
+    process.start()
+    embeds, shared = queue.get(timeout=120)
+    process.join(timeout=30)
+    assert process.exitcode == 0 and shared > 0
+    expected = make_backend("shapes", memory_cache_size=0).score(prompts, seeds).image_embeds
+    np.testing.assert_array_equal(embeds, expected)
