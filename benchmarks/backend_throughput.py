@@ -8,8 +8,8 @@ generated and scored (every request a cache miss), cache-hit lookups/s and micro
 cache-hit lookup (requests scored before, looked up in batches of that size), and the
 cache hit rate of a random-agent ImageInversion workload and of its replay. One table per
 ``--workers`` value: 1 renders and scores in this process, 2 shares each batch of at least 32
-misses with one worker process (``make_backend("shapes", workers=2)``; the same bits). Figures are medians of
-repeated timed loops. Diffusion presets are measured by ``benchmarks/diffusion_throughput.py``.
+misses with one worker process (``make_backend("shapes", workers=2)``; the same bits). Figures
+are medians of repeated timed loops. Diffusion presets are measured by ``benchmarks/diffusion_throughput.py``.
 """
 
 from __future__ import annotations

@@ -54,10 +54,10 @@ def make_backend(name: str = "shapes", **overrides: Any) -> RewardBackend:
     """Build the reward backend for preset ``name``.
 
     Overrides are routed by name: ``cache_dir``, ``memory_cache_size``, ``keep_images`` and
-    ``workers`` go to the :class:`RewardBackend`; ``generator=``, ``scorer=``, ``captioner=`` swap a component
-    preset; ``generator_kwargs=`` / ``scorer_kwargs=`` / ``captioner_kwargs=`` pass options to
-    one component; any other keyword goes to every component whose factory accepts it
-    (``resolution=128`` reaches the generator).
+    ``workers`` go to the :class:`RewardBackend`; ``generator=``, ``scorer=``, ``captioner=``
+    swap a component preset; ``generator_kwargs=`` / ``scorer_kwargs=`` / ``captioner_kwargs=``
+    pass options to one component; any other keyword goes to every component whose factory
+    accepts it (``resolution=128`` reaches the generator).
 
     Args:
         name: A preset from :data:`prompt_gym.backends.registry.BACKENDS`.

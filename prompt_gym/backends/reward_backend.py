@@ -34,7 +34,7 @@ from prompt_gym.backends.misses import Misses, PendingAesthetic
 from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target
 from prompt_gym.backends.results import BackendStats, LazyScoreResult, ScoreResult
 from prompt_gym.backends.validation import check_requests, check_texts
-from prompt_gym.backends.workers import MIN_IMAGES_PER_PROCESS, Computed, WorkerPool
+from prompt_gym.backends.workers import Computed, WorkerPool, split_points
 
 BLACK_MAX_LEVEL = 1
 """An image whose every pixel channel is at most this value counts as all black."""
@@ -344,7 +344,7 @@ class RewardBackend:
         With ``workers > 1`` and no images needed, a large batch is shared with the worker
         processes and the images are ``None``.
         """
-        if self.workers > 1 and not images_needed and len(prompts) >= 2 * MIN_IMAGES_PER_PROCESS:
+        if not images_needed and len(split_points(len(prompts), self.workers)) > 2:
             if self._pool is None:
                 self._pool = WorkerPool(
                     self.generator, self.scorer, self.has_aesthetic, self.workers - 1

@@ -208,11 +208,6 @@ class WorkerPool:
             self.close()
             raise
 
-    @property
-    def size(self) -> int:
-        """Worker processes running."""
-        return len(self._workers)
-
     def compute(
         self,
         prompts: list[str],
@@ -255,7 +250,7 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop the workers (they also stop when this process exits)."""
-        _close_all(self._workers)
+        self._finalizer()
 
 
 def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
