@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,23 @@ class FailingInWorkerGenerator(FakeGenerator):
         if os.getpid() != self.home:
             raise RuntimeError("generator failed in the worker")
         return super().generate_checked(prompts, seeds)
+
+
+class FailingAestheticInWorkerScorer(FakeScorer):
+    """A :class:`FakeScorer` that defers its aesthetic scores, which fail in a worker process."""
+
+    def __init__(self) -> None:
+        self.home = os.getpid()
+
+    def embed_deferring_aesthetic(
+        self, images: np.ndarray
+    ) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
+        def later() -> np.ndarray:
+            if os.getpid() != self.home:
+                raise RuntimeError("aesthetic failed in the worker")
+            return self.aesthetic(images)
+
+        return self.embed_images(images), later
 
 
 class UnpicklableScorer(FakeScorer):

@@ -9,8 +9,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from fakes import (
+    FailingAestheticInWorkerScorer,
     FailingInWorkerGenerator,
     FakeCaptioner,
+    FakeGenerator,
     FakeScorer,
     UnpicklableScorer,
     fake_backend,
@@ -120,6 +122,33 @@ def test_a_worker_error_is_raised_with_its_traceback_and_the_pool_stays_in_step(
     assert backend.score(prompts[:4], [0, 1, 2, 3]).valid.all()  # small: computed here
     with pytest.raises(WorkerError, match="generator failed in the worker"):
         backend.score(prompts, list(range(100, 132)))
+    backend.close()
+
+
+def test_deferred_aesthetic_scores_stay_readable_after_later_batches_and_close() -> None:
+    one = make_backend("shapes", memory_cache_size=0)
+    two = make_backend("shapes", workers=2, memory_cache_size=0)
+    batches = [(prompt_pool(48, seed=k), list(range(100 * k, 100 * k + 48))) for k in range(4)]
+    got = [two.score(p, s) for p, s in batches]  # workers send each batch's scores after it
+    assert two.stats.extra["images_by_workers"] > 0
+    two.close()  # reads what the workers sent before stopping them
+    for (p, s), result in reversed(list(zip(batches, got, strict=True))):
+        _same(one.score(p, s), result)
+
+
+def test_a_worker_error_in_deferred_aesthetic_scores_is_raised_when_they_are_read() -> None:
+    backend = RewardBackend(
+        FakeGenerator(), FailingAestheticInWorkerScorer(), FakeCaptioner(), workers=2
+    )
+    prompts = [f"p{i}" for i in range(32)]
+    first = backend.score(prompts, list(range(32)))  # embeddings arrive; the scores fail later
+    second = backend.score(prompts, list(range(32, 64)))
+    reference = fake_backend()
+    for result, start in ((first, 0), (second, 32)):
+        expected = reference.score(prompts, list(range(start, start + 32)))
+        np.testing.assert_array_equal(result.image_embeds, expected.image_embeds)
+        with pytest.raises(WorkerError, match="aesthetic failed in the worker"):
+            _ = result.aesthetic
     backend.close()
 
 

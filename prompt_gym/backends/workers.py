@@ -17,7 +17,10 @@ Workers suit CPU backends such as the shapes world, whose components are small t
 is split over the processes so that none waits for another (:meth:`WorkerPool.compute`), with
 at least :data:`MIN_IMAGES_PER_PROCESS` images each; smaller batches are computed here, since a
 round trip to a worker costs more than it saves. Images are not sent back: a backend that keeps
-images, or a call that asks for them, computes here. While batches come back to back, the
+images, or a call that asks for them, computes here. A worker replies with the embeddings, then
+computes and sends the aesthetic scores while the caller goes on; the caller reads them when a
+result's ``aesthetic`` is read (its own share is computed then, so both processes score at once)
+or before its next request. While batches come back to back, the
 processes poll their pipes for a moment instead of sleeping (:class:`_Waiter`), because waking
 a sleeping process costs about as much as the round trip itself on a virtual machine.
 """
@@ -59,17 +62,30 @@ class WorkerError(RuntimeError):
 
 def _write(stream: IO[bytes], message: Any) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:  # an unbuffered stream may take part of it
+        view = view[stream.write(view) or 0 :]
     stream.flush()
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    """``size`` bytes, fewer only if the stream closed (an unbuffered pipe returns what it has)."""
+    data = stream.read(size) or b""
+    while 0 < len(data) < size:
+        more = stream.read(size - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _read(stream: IO[bytes], head: bytes | None = None) -> Any | None:
     """The next message (whose header may have been read), or ``None`` if the stream closed."""
-    head = stream.read(_HEADER.size) if head is None else head
+    head = _read_exactly(stream, _HEADER.size) if head is None else head
     if len(head) < _HEADER.size:
         return None
     (size,) = _HEADER.unpack(head)
-    data = stream.read(size)
+    data = _read_exactly(stream, size)
     if len(data) < size:
         return None
     return pickle.loads(data)
@@ -111,9 +127,11 @@ class _Worker:
             [sys.executable, "-m", "prompt_gym.backends.worker_main"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            bufsize=0,  # unbuffered: select() on the pipe then sees every byte not yet read
         )
         self.busy = False
         self.waited = False
+        self.later: _Aesthetic | None = None
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin, self.stdout = self.process.stdin, self.process.stdout
         try:
@@ -126,35 +144,59 @@ class _Worker:
                 "workers need picklable components (use workers=1 otherwise)"
             ) from exc
         try:
-            self.receive()  # "ready", or the error that stopped it
+            self._reply()  # "ready", or the error that stopped it
         except BaseException:
             self.close()
             raise
 
     def send(self, prompts: list[str], seeds: list[int]) -> None:
+        self.collect()  # the previous batch's aesthetic scores come first
         try:
             _write(self.stdin, ("score", prompts, seeds))
         except OSError:  # its end of the pipe is closed: the worker is gone
             self._exited()
         self.busy = True
 
-    def receive(self) -> Any:
+    def receive(self) -> tuple[np.ndarray, np.ndarray, _Aesthetic]:
+        """The embeddings and flags of the batch sent, and its aesthetic scores to come."""
+        embeds, flags = self._reply(timed=True)
+        self.busy = False  # its aesthetic scores follow, whether or not they are read
+        self.later = _Aesthetic(self)
+        return embeds, flags, self.later
+
+    def collect(self) -> None:
+        """Read the aesthetic scores the worker sent after its last reply, if not read yet."""
+        later, self.later = self.later, None
+        if later is None:
+            return
+        later.worker = None
+        try:
+            (later.value,) = self._reply()
+        except WorkerError as exc:
+            later.error = exc
+        except (OSError, ValueError) as exc:  # the pipe was closed here
+            later.error = WorkerError(f"the worker's aesthetic scores were lost: {exc!r}")
+
+    def _reply(self, timed: bool = False) -> Any:
         start = time.perf_counter()
         if self.poll:  # this process has nothing else to do: poll rather than sleep and wake
             fd, stop = self.stdout.fileno(), start + _POLL_SECONDS * 50
             ready = _readable(fd)
-            self.waited = not ready  # the reply was not there yet
+            if timed:
+                self.waited = not ready  # the reply was not there yet
             while not ready and time.perf_counter() < stop:
                 ready = _readable(fd)
-            head = self.stdout.read(_HEADER.size)
+            head = _read_exactly(self.stdout, _HEADER.size)
         else:
-            head = self.stdout.read(_HEADER.size)
-            self.waited = time.perf_counter() - start > _WAIT_SECONDS
+            head = _read_exactly(self.stdout, _HEADER.size)
+            if timed:
+                self.waited = time.perf_counter() - start > _WAIT_SECONDS
         reply = _read(self.stdout, head)
-        self.busy = False
         if reply is None:
+            self.busy = False
             self._exited()
         if reply[0] == "error":
+            self.busy = False
             raise WorkerError(f"a backend worker process failed:\n{reply[1]}")
         return reply[1:]
 
@@ -165,6 +207,9 @@ class _Worker:
         raise WorkerError(f"a backend worker process exited unexpectedly (exit code {code})")
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):  # keep scores already sent readable
+            if self.later is not None and self.process.poll() is None:
+                self.collect()
         for stream in (self.stdin, self.stdout):
             with contextlib.suppress(OSError):
                 stream.close()
@@ -173,6 +218,30 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class _Aesthetic:
+    """A worker's aesthetic scores of one batch: they follow its embeddings in a second message.
+
+    Calling it returns them, reading the message first if nobody has (a worker reads it before
+    its next request, so the scores stay available after later batches).
+
+    Raises:
+        WorkerError: When called, if the worker failed to compute or send them.
+    """
+
+    def __init__(self, worker: _Worker) -> None:
+        self.worker: _Worker | None = worker
+        self.value: np.ndarray | None = None
+        self.error: WorkerError | None = None
+
+    def __call__(self) -> np.ndarray:
+        if self.worker is not None:
+            self.worker.collect()
+        if self.error is not None:
+            raise self.error
+        assert self.value is not None
+        return self.value
 
 
 def _close_all(workers: list[_Worker]) -> None:
@@ -218,6 +287,8 @@ class WorkerPool:
 
         Returns what ``here`` returns for the whole batch, in request order (the aesthetic
         scores stay deferred when ``here`` defers them), and how many images the workers made.
+        Workers send their embeddings first and their aesthetic scores after them, so that
+        deferred scores are computed in every process at once, when they are read.
 
         This process's share adapts so that nobody waits: it grows a step when this process
         had to wait for a worker's reply, and shrinks a step when every reply was there (a round
@@ -240,13 +311,13 @@ class WorkerPool:
         step = _SHARE_STEP if waited else -_SHARE_STEP
         self.share = min(_SHARE_MAX, max(_SHARE_MIN, self.share + step))
         embeds = np.concatenate([embeds, *(r[0] for r in replies)])
-        flags = np.concatenate([flags, *(r[2] for r in replies)])
-        rest = [r[1] for r in replies]
+        flags = np.concatenate([flags, *(r[1] for r in replies)])
+        later = [r[2] for r in replies]
         made = len(prompts) - points[1]
         if callable(aes):
             local = aes
-            return (embeds, lambda: np.concatenate([local(), *rest]), flags), made
-        return (embeds, np.concatenate([aes, *rest]), flags), made
+            return (embeds, lambda: np.concatenate([local(), *(f() for f in later)]), flags), made
+        return (embeds, np.concatenate([aes, *(f() for f in later)]), flags), made
 
     def close(self) -> None:
         """Stop the workers (they also stop when this process exits)."""
@@ -275,9 +346,12 @@ def _serve(inp: IO[bytes], out: IO[bytes]) -> None:
         try:
             _, prompts, seeds = message
             (embeds, aes, flags), _ = backend._compute_here(prompts, seeds)
-            aes = aes() if callable(aes) else aes
-            aes = np.asarray(aes, dtype=np.float32)
-            _write(out, ("ok", embeds, aes, flags))
+            _write(out, ("ok", embeds, flags))
+        except Exception:
+            _write(out, ("error", traceback.format_exc()))
+            continue
+        try:  # then the aesthetic scores, while the caller works on the embeddings
+            _write(out, ("ok", np.asarray(aes() if callable(aes) else aes, dtype=np.float32)))
         except Exception:
             _write(out, ("error", traceback.format_exc()))
 
