@@ -41,6 +41,7 @@ from prompt_gym.backends.shapes.features import (
     subject_mask,
     thumbnail,
 )
+from prompt_gym.backends.shapes.ops import clip, einsum
 
 W0, WC, WK, WQ = -2.25, 2.5, 4.0, 1.0
 C_MAX = 0.55
@@ -71,10 +72,10 @@ def components(
     flat = t.reshape(n, 3, s * s)
     # statistics of linear combinations of R, G, B from the channel means and second moments
     mean_rgb = flat.mean(axis=2, dtype=np.float64)
-    second = np.einsum("nip,njp->nij", flat, flat).astype(np.float64) / (s * s)
+    second = einsum("nip,njp->nij", flat, flat).astype(np.float64) / (s * s)
     cov = second - mean_rgb[:, :, None] * mean_rgb[:, None, :]
-    mean = np.einsum("ni,ci->nc", mean_rgb, _OPPONENT)  # (N, 3): rg, yb, luminance
-    var = np.einsum("ci,nij,cj->nc", _OPPONENT, cov, _OPPONENT)
+    mean = einsum("ni,ci->nc", mean_rgb, _OPPONENT)  # (N, 3): rg, yb, luminance
+    var = einsum("ci,nij,cj->nc", _OPPONENT, cov, _OPPONENT)
     std = np.sqrt(np.maximum(var, 0.0))
     colourfulness = np.hypot(std[:, 0], std[:, 1]) + 0.3 * np.hypot(mean[:, 0], mean[:, 1])
     contrast = std[:, 2]
@@ -90,18 +91,18 @@ def components(
     blank = total < 1e-9
     safe = np.where(blank, 1.0, total)
     gx, gy = _grid(s)
-    cx = np.einsum("np,p->n", flat_m, gx).astype(np.float64) / safe
-    cy = np.einsum("np,p->n", flat_m, gy).astype(np.float64) / safe
+    cx = einsum("np,p->n", flat_m, gx).astype(np.float64) / safe
+    cy = einsum("np,p->n", flat_m, gy).astype(np.float64) / safe
     d = np.sqrt((cx[:, None] - _POINTS[:, 0]) ** 2 + (cy[:, None] - _POINTS[:, 1]) ** 2).min(axis=1)
-    q_pos = np.clip(1.0 - d / 0.25, 0.0, 1.0)
+    q_pos = clip(1.0 - d / 0.25, 0.0, 1.0)
     ring = (
         subject[:, 0, :].sum(axis=1)
         + subject[:, -1, :].sum(axis=1)
         + subject[:, 1:-1, 0].sum(axis=1)
         + subject[:, 1:-1, -1].sum(axis=1)
     ) / (4 * s - 4)
-    q_border = np.clip(1.0 - 4.0 * ring, 0.0, 1.0)
-    q_size = np.clip(1.0 - np.abs(total / (s * s) - 0.25) / 0.25, 0.0, 1.0)
+    q_border = clip(1.0 - 4.0 * ring, 0.0, 1.0)
+    q_size = clip(1.0 - np.abs(total / (s * s) - 0.25) / 0.25, 0.0, 1.0)
     composition = np.where(blank, 0.0, (q_pos + q_border + q_size) / 3.0)
     return {
         "colourfulness": colourfulness,

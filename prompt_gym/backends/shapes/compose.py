@@ -30,6 +30,7 @@ import numpy as np
 from prompt_gym.backends.shapes import params
 from prompt_gym.backends.shapes.crop import Grid
 from prompt_gym.backends.shapes.features import channel_sum
+from prompt_gym.backends.shapes.ops import clip, einsum
 from prompt_gym.backends.shapes.params import SceneParams
 from prompt_gym.backends.shapes.patterns import Patterns, hue_to_rgb
 
@@ -46,7 +47,7 @@ def scale_rows(a: np.ndarray, f: np.ndarray, out: np.ndarray) -> np.ndarray:
     that a zero product may come out as ``+0.0`` where ``np.multiply`` gives ``-0.0``; the
     colours built from it are the same, since every zero is added to and clipped before the cast.
     """
-    return np.einsum("nhw,n->nhw", a, f, out=out)
+    return einsum("nhw,n->nhw", a, f, out=out)
 
 
 def _two_term_einsum_is_exact() -> bool:
@@ -55,7 +56,7 @@ def _two_term_einsum_is_exact() -> bool:
     w = rng.random((4, 2, 512), dtype=_F) * _F(3.0) - _F(1.0)
     f = rng.random((4, 2), dtype=_F) * _F(255.0)
     expected = w[:, 0] * f[:, 0, None] + w[:, 1] * f[:, 1, None]
-    got = np.einsum("nkp,nk->np", w, f)
+    got = einsum("nkp,nk->np", w, f)
     return bool(np.array_equal(expected, got))
 
 
@@ -69,9 +70,9 @@ def mix_rows(weights: np.ndarray, colours: np.ndarray, out: np.ndarray) -> np.nd
     exactly that (checked once at import), else the two products and the sum.
     """
     if _EXACT_TWO_TERMS:
-        return np.einsum("nkhw,nk->nhw", weights, colours, out=out)
+        return einsum("nkhw,nk->nhw", weights, colours, out=out)
     scale_rows(weights[:, 0], colours[:, 0], out)
-    out += np.einsum("nhw,n->nhw", weights[:, 1], colours[:, 1])
+    out += einsum("nhw,n->nhw", weights[:, 1], colours[:, 1])
     return out
 
 
@@ -116,20 +117,20 @@ def lighting(
             np.sqrt(o, out=o)
             np.multiply(o, _F(-1 / 0.55), out=wt)
             wt += _F(1.0)
-            np.clip(wt, _F(0.0), _F(1.0), out=wt)
+            clip(wt, _F(0.0), _F(1.0), out=wt)
             wt *= wt
             wt *= _F(0.6)
             np.multiply(o, _F(-0.6), out=o)
             o += _F(1.15)
-            np.clip(o, _F(0.3), _F(1.15), out=o)
+            clip(o, _F(0.3), _F(1.15), out=o)
             continue
         wt[...] = _F(0.0)
         if kind == params.SHADE_FACES:
-            top = np.clip((-vv - _F(0.35)) * _F(8.0), 0, 1) * _F(0.25)
-            right = np.clip((uu - _F(0.4)) * _F(8.0), 0, 1) * _F(-0.3)
+            top = clip((-vv - _F(0.35)) * _F(8.0), 0, 1) * _F(0.25)
+            right = clip((uu - _F(0.4)) * _F(8.0), 0, 1) * _F(-0.3)
             np.add(top + _F(1.0), right, out=o)
         elif kind == params.SHADE_SPLIT:
-            o[...] = _F(1.12) - _F(0.42) * np.clip(uu * _F(6.0) + _F(0.5), 0, 1)
+            o[...] = _F(1.12) - _F(0.42) * clip(uu * _F(6.0) + _F(0.5), 0, 1)
         elif kind == params.SHADE_BANDS:
             o[...] = _F(0.78) + _F(0.42) * np.cos(vv * _F(2.6 * np.pi)) ** 2
         else:
@@ -137,7 +138,7 @@ def lighting(
     hl = p.highlight[rows].nonzero()[0]
     if hl.size:
         dist = np.sqrt((u[hl] + _F(0.38)) ** 2 + (v[hl] + _F(0.4)) ** 2)
-        spot = np.clip((_F(0.22) - dist) * k[hl] + _F(0.5), 0, 1) * _F(0.9)
+        spot = clip((_F(0.22) - dist) * k[hl] + _F(0.5), 0, 1) * _F(0.9)
         white[hl] = np.maximum(white[hl], spot)
 
 
@@ -207,7 +208,7 @@ def compose(
         wf[idx] *= _F(0.75)
     idx = q.rim.nonzero()[0]
     if idx.size:  # a darker band just inside the edge
-        band = np.clip(_F(1.0) + _F(0.15) * k[idx] - depth[idx], 0, 1)
+        band = clip(_F(1.0) + _F(0.15) * k[idx] - depth[idx], 0, 1)
         wf[idx] *= _F(1.0) - _F(0.45) * band
     for style, bank, field in (
         ("striped", pat.stripes, params.U_STRIPES),
@@ -233,7 +234,7 @@ def compose(
     idx = rows("outlined")
     if idx.size:  # a dark line just outside the edge, 0.9 px wide at 64 px
         a = (_F(0.9 * side / 64) / q.soft[idx].astype(_F))[:, None, None]
-        f = _F(1.0) - _F(0.9) * np.clip(_F(0.5) + a - np.abs(_F(0.5) - depth[idx] - a), 0, 1)
+        f = _F(1.0) - _F(0.9) * clip(_F(0.5) + a - np.abs(_F(0.5) - depth[idx] - a), 0, 1)
         wf[idx] *= f
         wb[idx] *= f
         add[idx] *= f
@@ -243,7 +244,7 @@ def compose(
         g = (_F(0.5) - depth[idx]) / k[idx]  # the signed distance
         g /= reach
         np.subtract(_F(1.0), g, out=g)
-        np.clip(g, _F(0.0), _F(1.0), out=g)
+        clip(g, _F(0.0), _F(1.0), out=g)
         g *= g
         g *= _F(0.85) - _F(0.85) * alpha[idx]
         keep = _F(1.0) - g
@@ -260,7 +261,7 @@ def compose(
         ax = (q.anchor[idx, 0] * width / side).astype(_F)[:, None, None]
         ay = (q.anchor[idx, 1] * height / side).astype(_F)[:, None, None]
         dist = np.sqrt((xs - ax) ** 2 + (ys - ay) ** 2)
-        light = np.clip(_F(1.5) - _F(3.0) * dist, _F(0.15), _F(1.3))
+        light = clip(_F(1.5) - _F(3.0) * dist, _F(0.15), _F(1.3))
         _scale(idx, light, wf, wb, add)
     idx = rows("vignette")
     if idx.size:
@@ -306,7 +307,7 @@ def compose(
         mix_rows(weights, colours[:, c], mix)
         if has_add:
             mix += add
-        np.clip(mix, _F(0.0), _F(255.0), out=out[:, c], casting="unsafe")
+        clip(mix, _F(0.0), _F(255.0), out=out[:, c], casting="unsafe")
     if not present & _FIELD_BITS:
         return bg
     fields = np.flatnonzero(q.has("rainbow") | q.has("psychedelic"))
@@ -334,7 +335,7 @@ def compose(
         mixed = wb[fields] * bgf[:, c] + wf[fields] * fgf[:, c]
         if has_add:
             mixed += add[fields]
-        out[fields, c] = np.clip(mixed, _F(0.0), _F(255.0))
+        out[fields, c] = clip(mixed, _F(0.0), _F(255.0))
     return bg
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prompt_gym.backends.shapes import params, vocab
+from prompt_gym.backends.shapes.ops import clip
 from prompt_gym.backends.shapes.params import SceneParams
 
 _F = np.float32
@@ -170,7 +171,7 @@ def boxes(p: SceneParams, delta: np.ndarray, height: int, width: int) -> np.ndar
     lo = np.minimum(np.minimum(c0, c1), c2) - reach
     hi = np.maximum(np.maximum(c0, c1), c2) + reach
     box = np.concatenate([np.floor(lo) - _MARGIN_PX, np.ceil(hi) + _MARGIN_PX], axis=1)
-    return np.clip(box, 0, (height, width, height, width)).astype(np.int64)
+    return clip(box, 0, (height, width, height, width)).astype(np.int64)
 
 
 def plan_windows(p: SceneParams, height: int, width: int) -> tuple[np.ndarray, Grid]:
@@ -251,7 +252,7 @@ def paste(
     boxed = np.arange(n) if grid.tiled is None else np.flatnonzero(~grid.tiled)
     if boxed.size:
         line = scratch("paste_line", (boxed.size, 1, grid.width * 3), np.uint8)
-        line.reshape(boxed.size, grid.width, 3)[...] = np.clip(background[boxed], 0, 255).astype(
+        line.reshape(boxed.size, grid.width, 3)[...] = clip(background[boxed], 0, 255).astype(
             np.uint8
         )[:, None, :]
         out.reshape(out.shape[0], grid.height, -1)[dest[boxed]] = line

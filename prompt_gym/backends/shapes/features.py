@@ -41,6 +41,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from prompt_gym.backends.shapes.ops import clip, einsum
+
 THUMB = 16
 _F = np.float32
 #: Feature groups: name -> slice of the raw feature vector.
@@ -193,7 +195,7 @@ def subject_mask(sal: np.ndarray, floor: float) -> np.ndarray:
     top = np.maximum(sal.reshape(n, -1).max(axis=1), floor).astype(sal.dtype)[:, None, None]
     m = sal - top * sal.dtype.type(0.35)
     m /= top * sal.dtype.type(0.3)
-    return np.clip(m, 0, 1, out=m)
+    return clip(m, 0, 1, out=m)
 
 
 @lru_cache(maxsize=4)
@@ -212,8 +214,8 @@ def _moments(m: np.ndarray) -> np.ndarray:
     Small contractions use ``einsum`` loops, not BLAS (whose threads stall on a busy machine).
     """
     powers, _ = _bases(m.shape[-1])
-    rows = np.einsum("nyx,by->nbx", m, powers)  # (N, 5, S): sum over y of y**b
-    sxy = np.einsum("nbx,ax->nba", rows[:, :3], powers).astype(np.float64)  # sum x**a y**b
+    rows = einsum("nyx,by->nbx", m, powers)  # (N, 5, S): sum over y of y**b
+    sxy = einsum("nbx,ax->nba", rows[:, :3], powers).astype(np.float64)  # sum x**a y**b
     ry = rows[:, 3:].sum(axis=2).astype(np.float64)  # sum y**3, y**4
     both = np.concatenate([sxy.reshape(len(m), 15), ry], axis=1)
     return both[:, _MOMENT_COLUMNS]
@@ -228,8 +230,8 @@ def _blocks(img: np.ndarray) -> np.ndarray:
     """``(N, S, S)`` -> ``(N, 16)`` means of a 4x4 grid of blocks."""
     n, s, _ = img.shape
     _, blocks = _bases(s)
-    rows = np.einsum("nyx,iy->nix", img, blocks)
-    cells = np.einsum("nix,jx->nij", rows, blocks).astype(np.float64)
+    rows = einsum("nyx,iy->nix", img, blocks)
+    cells = einsum("nix,jx->nij", rows, blocks).astype(np.float64)
     return cells.reshape(n, 16) / float((s // 4) ** 2)
 
 
@@ -251,7 +253,7 @@ def colour_bins(rgb: np.ndarray) -> np.ndarray:
     kernel *= kernel
     kernel *= kernel  # cos**8
     kernel /= kernel.sum(axis=1, keepdims=True)
-    grey = np.clip(1.0 - chroma / 0.3, 0.0, 1.0)
+    grey = clip(1.0 - chroma / 0.3, 0.0, 1.0)
     light = np.maximum(1.0 - np.abs(lum[:, None] - _LIGHT_BINS[None, :]) / 0.4, 0.0)
     return np.concatenate([kernel * chroma[:, None], light * grey[:, None]], axis=1)
 
@@ -306,8 +308,8 @@ def features(
     weighted = chans.sum(axis=2).astype(np.float64)  # (N, 8)
     mom = _moments(m.reshape(n, s, s))
     powers, _ = _bases(s)
-    lit = np.einsum("nyx,by->nbx", (m * lum).reshape(n, s, s), powers[:2])
-    lit_x = np.einsum("nx,x->n", lit[:, 0], powers[1]).astype(np.float64)
+    lit = einsum("nyx,by->nbx", (m * lum).reshape(n, s, s), powers[:2])
+    lit_x = einsum("nx,x->n", lit[:, 0], powers[1]).astype(np.float64)
     lit_y = lit[:, 1].sum(axis=1).astype(np.float64)
     lit_mass = lit[:, 0].sum(axis=1).astype(np.float64) + 1e-3
     layout = _blocks(img)

@@ -25,6 +25,8 @@ from functools import cache
 
 import numpy as np
 
+from prompt_gym.backends.shapes.ops import clip
+
 DepthFunction = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray], None]
 
 _F = np.float32
@@ -119,7 +121,7 @@ def polygon_sdf(points: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     px, py = x[..., None], y[..., None]
     ex, ey = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
     wx, wy = px - a[:, 0], py - a[:, 1]
-    t = np.clip((wx * ex + wy * ey) / (ex * ex + ey * ey), 0.0, 1.0)
+    t = clip((wx * ex + wy * ey) / (ex * ex + ey * ey), 0.0, 1.0)
     dist = np.sqrt((wx - ex * t) ** 2 + (wy - ey * t) ** 2).min(axis=-1)
     crosses = ((a[:, 1] > py) != (b[:, 1] > py)) & (
         px < (b[:, 0] - a[:, 0]) * (py - a[:, 1]) / (b[:, 1] - a[:, 1] + 1e-300) + a[:, 0]
@@ -151,8 +153,8 @@ def _star(
 ) -> None:
     scale = (TEMPLATE_SIZE - 1) / (2 * TEMPLATE_EXTENT) / k
     last = TEMPLATE_SIZE - 1
-    ix = np.clip(np.rint(us * scale + last / 2), 0, last).astype(np.intp)
-    iy = np.clip(np.rint(vs * scale + last / 2), 0, last).astype(np.intp)
+    ix = clip(np.rint(us * scale + last / 2), 0, last).astype(np.intp)
+    iy = clip(np.rint(vs * scale + last / 2), 0, last).astype(np.intp)
     np.take(template("star"), iy * TEMPLATE_SIZE + ix, out=out)
     out *= -k
     out += _HALF

@@ -28,6 +28,7 @@ import numpy as np
 
 from prompt_gym.backends.shapes import vocab
 from prompt_gym.backends.shapes.hashing import uniforms
+from prompt_gym.backends.shapes.ops import clip
 from prompt_gym.backends.shapes.scene import SceneKey, SceneSpec, parse_prompt, scene_key
 
 #: Style name -> bit in :attr:`SceneParams.flags`.
@@ -166,7 +167,7 @@ def _luma(c: np.ndarray) -> np.ndarray:
 
 
 def _saturate(c: np.ndarray, amount: float) -> np.ndarray:
-    return np.clip(_luma(c) + amount * (c - _luma(c)), 0.0, 1.0)
+    return clip(_luma(c) + amount * (c - _luma(c)), 0.0, 1.0)
 
 
 @lru_cache(maxsize=1024)
@@ -182,7 +183,7 @@ def _colour_rows(styles: frozenset[str], background: str | None) -> np.ndarray:
         fg = 0.3 * fg + 0.7 * _luma(fg) + 0.08
     if "pastel" in styles:
         if default:  # pale complementary background
-            bg = 0.8 + 0.17 * (1.0 - np.clip(fg, 0.0, 1.0))
+            bg = 0.8 + 0.17 * (1.0 - clip(fg, 0.0, 1.0))
         fg = 0.55 * fg + 0.45
     if "bright" in styles:
         fg = fg * 1.15 + 0.15
@@ -190,14 +191,14 @@ def _colour_rows(styles: frozenset[str], background: str | None) -> np.ndarray:
     if "dark" in styles:
         fg = fg * 0.8
         bg = np.tile(_DARK_BG, (len(fg), 1)) if default else bg * 0.45
-    fg, bg = np.clip(fg, 0.0, 1.0), np.clip(bg, 0.0, 1.0)
+    fg, bg = clip(fg, 0.0, 1.0), clip(bg, 0.0, 1.0)
     if "soft" in styles:
         fg, bg = _saturate(fg, 0.75), _saturate(bg, 0.75)
     if "vivid" in styles:
         fg, bg = _saturate(fg, 1.5), _saturate(bg, 1.5)
     if "high contrast" in styles:
-        fg = np.clip(0.5 + 1.45 * (fg - 0.5), 0.0, 1.0)
-        bg = np.clip(0.5 + 1.45 * (bg - 0.5), 0.0, 1.0)
+        fg = clip(0.5 + 1.45 * (fg - 0.5), 0.0, 1.0)
+        bg = clip(0.5 + 1.45 * (bg - 0.5), 0.0, 1.0)
     if "cinematic" in styles:  # teal shadows, orange highlights
         grade = np.array([1.0, 0.1, -1.0])
         fg = fg + 0.25 * (_luma(fg) - 0.5) * grade
@@ -316,8 +317,8 @@ def resolve(prompts: Sequence[str], seeds: Sequence[int], side: float) -> SceneP
     n = len(prompts)
     u = uniforms(seeds, N_FIELDS)
     st, sh, col, _, _ = PLANS.gather(prompts, u)
-    fg = np.clip(col[:, :3] + 0.07 * (u[:, U_R : U_B + 1] - 0.5), 0.0, 1.0)
-    bg = np.clip(col[:, 3:] * (0.98 + 0.04 * u[:, [U_BG]]), 0.0, 1.0)
+    fg = clip(col[:, :3] + 0.07 * (u[:, U_R : U_B + 1] - 0.5), 0.0, 1.0)
+    bg = clip(col[:, 3:] * (0.98 + 0.04 * u[:, [U_BG]]), 0.0, 1.0)
 
     count = st[:, 6].astype(np.int64)
     count = np.where(count == 0, 2 + (u[:, U_COUNT] < 0.5), count)
@@ -339,9 +340,7 @@ def resolve(prompts: Sequence[str], seeds: Sequence[int], side: float) -> SceneP
     amp[centered] = 0.01
     anchor += 2.0 * amp[:, None] * (u[:, U_X : U_Y + 1] - 0.5)
     jitter = 0.05 * (u[:, U_OBJECTS : U_OBJECTS + 6].reshape(n, 3, 2) - 0.5)
-    centres = np.clip(
-        anchor[:, None, :] + _OFFSETS[count] * half[:, None, None] + jitter, 0.04, 0.96
-    )
+    centres = clip(anchor[:, None, :] + _OFFSETS[count] * half[:, None, None] + jitter, 0.04, 0.96)
 
     soft = st[:, 8]
     soft = np.where(soft < 0, np.maximum(-soft, -soft * side / 64.0), soft)

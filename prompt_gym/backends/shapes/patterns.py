@@ -21,6 +21,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from prompt_gym.backends.shapes.ops import clip
+
 
 def hue_to_rgb(hue: np.ndarray) -> np.ndarray:
     """Fully saturated RGB for hues in ``[0, 1)`` (wrapping), stacked on a new first axis.
@@ -29,9 +31,9 @@ def hue_to_rgb(hue: np.ndarray) -> np.ndarray:
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
     h6 = (np.asarray(hue) % 1.0) * 6.0
-    r = np.clip(np.abs(h6 - 3.0) - 1.0, 0.0, 1.0)
-    g = np.clip(2.0 - np.abs(h6 - 2.0), 0.0, 1.0)
-    b = np.clip(2.0 - np.abs(h6 - 4.0), 0.0, 1.0)
+    r = clip(np.abs(h6 - 3.0) - 1.0, 0.0, 1.0)
+    g = clip(2.0 - np.abs(h6 - 2.0), 0.0, 1.0)
+    b = clip(2.0 - np.abs(h6 - 4.0), 0.0, 1.0)
     return np.stack([r, g, b])
 
 
@@ -58,7 +60,7 @@ def patterns(height: int, width: int) -> Patterns:
     aa = side / 64.0  # keep edges about one pixel wide at any resolution
 
     def band(value: np.ndarray, sharp: float) -> np.ndarray:
-        return np.clip(value * sharp * aa + 0.5, 0.0, 1.0)
+        return clip(value * sharp * aa + 0.5, 0.0, 1.0)
 
     phases4 = np.arange(4)[:, None, None] / 4.0
     diag = (x + y) * 6.4
@@ -72,12 +74,12 @@ def patterns(height: int, width: int) -> Patterns:
     grain = np.random.default_rng(20240607).uniform(-1.0, 1.0, size=(8, height, width))
     cy, cx = (height / side) / 2, (width / side) / 2
     r2 = ((x - cx) ** 2 + (y - cy) ** 2) / (cx * cx + cy * cy)
-    vignette = 1.0 - 0.25 * np.clip((r2 - 0.45) / 0.55, 0.0, 1.0)
+    vignette = 1.0 - 0.25 * clip((r2 - 0.45) / 0.55, 0.0, 1.0)
     hue = (x * 0.9 + y * 1.7)[None] * 2.0 + phases4
     psychedelic = np.moveaxis(hue_to_rgb(hue), 0, 1) * 0.9 + 0.05
     radius = np.sqrt((x - cx) ** 2 + (y - (height / side) * 1.05) ** 2)
     arc = hue_to_rgb((radius - 0.55) / 0.3 * 0.8) * 0.9 + 0.05
-    arc_mask = np.clip(np.minimum(radius - 0.55, 0.85 - radius) * side * 0.8, 0.0, 1.0)
+    arc_mask = clip(np.minimum(radius - 0.55, 0.85 - radius) * side * 0.8, 0.0, 1.0)
     f32 = np.float32
     return Patterns(
         stripes=stripes.astype(f32),

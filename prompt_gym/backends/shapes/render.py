@@ -44,6 +44,7 @@ import numpy as np
 from prompt_gym.backends.shapes import geometry, params, vocab
 from prompt_gym.backends.shapes.compose import compose, lighting, runs, scale_rows
 from prompt_gym.backends.shapes.crop import Grid, paste, plan_windows
+from prompt_gym.backends.shapes.ops import clip
 from prompt_gym.backends.shapes.params import SceneParams
 from prompt_gym.backends.shapes.patterns import patterns
 from prompt_gym.backends.shapes.scene import SceneKey, SceneSpec, scene_key
@@ -287,12 +288,12 @@ def _draw(p: SceneParams, grid: Grid, n_simple: int, n_unlit: int) -> tuple[np.n
             white[local] = np.where(near, w2, white[local])
 
     alpha = _WS.get("alpha", (n, h, w))
-    np.clip(depth, _F(0.0), _F(1.0), out=alpha)
+    clip(depth, _F(0.0), _F(1.0), out=alpha)
     hollow = p.hollow.nonzero()[0]
     if hollow.size:  # a box: only a band along the inside of the edge
         tk = _HOLLOW_BAND * k[hollow]
         band = np.abs(_F(0.5) + tk - depth[hollow])
-        alpha[hollow] = np.clip(_F(0.5) + tk - band, 0, 1)
+        alpha[hollow] = clip(_F(0.5) + tk - band, 0, 1)
 
     pixels = _WS.get("pixels", (n, h, w, 3), np.uint8)
     planes = pixels.transpose(0, 3, 1, 2)  # colour planes, written one channel at a time

@@ -66,6 +66,7 @@ from prompt_gym.backends.shapes.features import (
     thumbnail,
 )
 from prompt_gym.backends.shapes.hashing import uniforms
+from prompt_gym.backends.shapes.ops import einsum
 from prompt_gym.backends.shapes.render import render_specs
 from prompt_gym.backends.shapes.scene import SceneSpec, parse_prompt
 from prompt_gym.backends.validation import check_texts
@@ -130,7 +131,7 @@ def shape_posterior(geometry: np.ndarray, ref: Reference) -> np.ndarray:
     g = geometry / ref.proto_scale
     mu = ref.prototypes / ref.proto_scale
     # squared distances |g - mu|^2 expanded; einsum loops, not BLAS (stalls on a busy machine)
-    d2 = (g * g).sum(axis=1, keepdims=True) - 2.0 * np.einsum("nd,kd->nk", g, mu)
+    d2 = (g * g).sum(axis=1, keepdims=True) - 2.0 * einsum("nd,kd->nk", g, mu)
     d2 += (mu * mu).sum(axis=1)
     logits = d2 * (-0.5 / SHAPE_TEMPERATURE**2)
     logits -= logits.max(axis=1, keepdims=True)
