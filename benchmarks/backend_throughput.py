@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"# backend throughput: {args.backend}, {platform.processor() or platform.machine()}, python {platform.python_version()}"
     )
+    before = env_steps_per_s("CartPole-v1", 64, mode="sync")  # the yardstick, before and after
     tables = {}
     for workers in args.workers:
         rows = backend_throughput(
@@ -74,10 +75,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {r['batch']} | {r['generated_per_s']:,.0f} | {r['scored_per_s']:,.0f} "
                 f"| {1e6 / r['cache_hit_us']:,.0f} | {r['cache_hit_us']:.2f} |"
             )
-    yardstick = env_steps_per_s("CartPole-v1", 64, mode="sync")
+    after = env_steps_per_s("CartPole-v1", 64, mode="sync")
+    yardstick = (before + after) / 2
     print(
         f"\nyardstick, same run: CartPole-v1 SyncVectorEnv(64) {yardstick:,.0f} steps/s "
-        "(divide by it to compare runs on machines or days of different speed)"
+        f"({before:,.0f} before the tables, {after:,.0f} after; divide by it to compare runs "
+        "on machines or days of different speed)"
     )
     rates = replay_hit_rate()
     print(

@@ -22,9 +22,18 @@ WORDS = (
 )
 
 
-def timed(fn: Callable[[], Any], repeats: int = 5, min_seconds: float = 0.2) -> float:
-    """Median seconds of one call of ``fn`` (each repeat loops until ``min_seconds`` pass)."""
+def timed(
+    fn: Callable[[], Any], repeats: int = 5, min_seconds: float = 0.2, warmup_seconds: float = 0.0
+) -> float:
+    """Median seconds of one call of ``fn`` (each repeat loops until ``min_seconds`` pass).
+
+    ``fn`` first runs untimed once, and for at least ``warmup_seconds``: enough for what adapts
+    to a workload (the split of a batch between worker processes) to settle.
+    """
+    start = time.perf_counter()
     fn()  # warm up
+    while time.perf_counter() - start < warmup_seconds:
+        fn()
     samples = []
     for _ in range(repeats):
         n, start = 0, time.perf_counter()
@@ -80,7 +89,7 @@ def backend_throughput(
             {
                 "batch": n,
                 "generated_per_s": n / timed(generate, repeats),
-                "scored_per_s": n / timed(score, repeats),
+                "scored_per_s": n / timed(score, repeats, warmup_seconds=0.5),
                 "cache_hit_us": 1e6
                 * timed(lambda c=cached, p=prompts, s=seeds: c.score(p, s), repeats)
                 / n,
