@@ -89,6 +89,11 @@ def test_cached_results_whose_aesthetic_was_never_read_are_scored_on_demand() ->
     again = backend.score(prompts, seeds)  # the scores read above were written back
     assert type(again) is ScoreResult and backend.stats.images_generated == made
     np.testing.assert_array_equal(again.aesthetic, expected["aesthetic"])
+    # so were those of the scenes: a new prompt drawing the scene of prompts[0] (scored again
+    # above as a memory hit) takes the score too, without drawing anything
+    reused = backend.score(["a red circle, trending on artstation"], [1])
+    assert type(reused) is ScoreResult and backend.stats.images_generated == made
+    assert reused.aesthetic[0] == expected["aesthetic"][0]
 
 
 def test_lazy_results_slice_pickle_and_copy() -> None:

@@ -65,6 +65,21 @@ class MemoryLRU:
             self._data.move_to_end(key)
         return value
 
+    def get_many(self, keys: Iterable[Hashable]) -> list[Any]:
+        """:meth:`get` every key, in order (``None`` where absent).
+
+        >>> lru = MemoryLRU(2)
+        >>> lru.put("a", 1); lru.put("b", 2); lru.get_many(["a", "c"]), list(lru._data)
+        ([1, None], ['b', 'a'])
+        """
+        data = self._data
+        values = [data.get(key) for key in keys] if data else [None for _ in keys]
+        refresh = data.move_to_end
+        for key, value in zip(keys, values, strict=True):
+            if value is not None:
+                refresh(key)
+        return values
+
     def put(self, key: Hashable, value: Any) -> None:
         """Insert or refresh ``key``, evicting the least recently used entry when full."""
         if self.capacity == 0:
@@ -74,19 +89,31 @@ class MemoryLRU:
         if len(self._data) > self.capacity:
             self._data.popitem(last=False)
 
-    def replace(self, key: Hashable, value: Any) -> bool:
-        """Update ``key`` if present, leaving the recency order alone; whether it was present.
+    def put_many(self, items: Iterable[tuple[Hashable, Any]]) -> None:
+        """:meth:`put` every ``(key, value)`` in order (evicting once, at the end).
 
         >>> lru = MemoryLRU(2)
-        >>> lru.put("a", 1); lru.put("b", 2); lru.replace("a", 3), lru.replace("c", 4)
-        (True, False)
-        >>> list(lru._data.items())
-        [('a', 3), ('b', 2)]
+        >>> lru.put_many([("a", 1), ("b", 2), ("c", 3)]); list(lru._data.items())
+        [('b', 2), ('c', 3)]
         """
-        if key not in self._data:
-            return False
-        self._data[key] = value
-        return True
+        if self.capacity == 0:
+            return
+        data = self._data
+        refresh = data.move_to_end
+        for key, value in items:
+            data[key] = value
+            refresh(key)
+        while len(data) > self.capacity:
+            data.popitem(last=False)
+
+    def peek(self, key: Hashable) -> Any:
+        """Return the value for ``key`` or ``None``, leaving the recency order alone.
+
+        >>> lru = MemoryLRU(2)
+        >>> lru.put("a", 1); lru.put("b", 2); lru.peek("a"), lru.peek("c"), list(lru._data)
+        (1, None, ['a', 'b'])
+        """
+        return self._data.get(key)
 
     def clear(self) -> None:
         """Drop every entry."""

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from prompt_gym.backends.cache import DiskCache, MemoryLRU
-from prompt_gym.backends.misses import Misses, PendingAesthetic
+from prompt_gym.backends.misses import Misses, PendingAesthetic, Unfinished
 from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target
 from prompt_gym.backends.results import BackendStats, LazyScoreResult, ScoreResult
 from prompt_gym.backends.validation import check_requests, check_texts
@@ -171,18 +171,18 @@ class RewardBackend:
         hit = np.zeros(m, dtype=bool)
         pending = PendingAesthetic(self, requests)
 
-        def fill(j: int, record: tuple[np.ndarray, float | None, int, int]) -> None:
+        def fill(j: int, record: list[Any]) -> None:
             embeds[j], a, flags[j], tokens[j] = record
             if a is None:  # scored earlier without its aesthetic, which nobody read
                 pending.again.append(j)
+                pending.unfinished.append((record, j))
             else:
                 aes[j] = a
             hit[j] = True
 
         missing = list(range(m))
         if self._memory.capacity:
-            for j, request in enumerate(requests):
-                record = self._memory.get(request)
+            for j, record in enumerate(self._memory.get_many(requests)):
                 if record is not None:
                     fill(j, record)
             self.stats.memory_hits += int(np.count_nonzero(hit))
@@ -221,7 +221,11 @@ class RewardBackend:
             pending.again += [missing[i] for i in miss.again]
             known = np.ones(len(missing), dtype=bool)
             known[miss.batch_rows + miss.again] = False
-            self._store([requests[j] for j in missing], computed, known, miss.images)
+            stored = self._store([requests[j] for j in missing], computed, known, miss.images)
+            unfinished = miss.unfinished + stored  # rows among the misses
+            if len(missing) < m:
+                unfinished = [(record, missing[i]) for record, i in unfinished]
+            pending.unfinished += unfinished
             if return_images:
                 fresh_images = {missing[i]: image for i, image in miss.images.items()}
             self.stats.misses += len(missing)
@@ -248,28 +252,24 @@ class RewardBackend:
             return ScoreResult(fields[0], aes[inverse], *fields[2:])
         return LazyScoreResult(
             *fields,
-            aesthetic_source=lambda: pending.resolve(aes, embeds, flags, tokens)[inverse],
+            aesthetic_source=lambda: pending.resolve(aes)[inverse],
         )
 
-    def _remember_aesthetic(
-        self,
-        requests: list[tuple[str, int]],
-        rows: list[int],
-        aes: np.ndarray,
-        embeds: np.ndarray,
-        flags: np.ndarray,
-        tokens: np.ndarray,
-    ) -> None:
-        """Complete the in-memory records of ``requests[rows]`` with their aesthetic scores."""
-        if not (self._memory.capacity or self._scenes.capacity):
-            return
+    def _scene_records(self, requests: list[tuple[str, int]], rows: list[int]) -> Unfinished:
+        """The remembered scene records of ``requests`` that still lack an aesthetic score.
+
+        For requests scored again (their batch's scores were never read): the record of the scene
+        each draws may be unfinished too, and takes the same score. Returned with the ``rows``.
+        """
         scene_keys = getattr(self.generator, "scene_keys", None)
-        keys = scene_keys([requests[j][0] for j in rows]) if scene_keys else [None] * len(rows)
-        for j, key in zip(rows, keys, strict=True):
-            a, flag = float(aes[j]), int(flags[j])
-            self._memory.replace(requests[j], (embeds[j], a, flag, int(tokens[j])))
-            if key is not None:
-                self._scenes.replace((key, requests[j][1]), (embeds[j], a, flag))
+        if scene_keys is None or not self._scenes.capacity:
+            return []
+        keys = scene_keys([prompt for prompt, _ in requests])
+        found = [
+            (self._scenes.peek((key, seed)), row)
+            for key, (_, seed), row in zip(keys, requests, rows, strict=True)
+        ]
+        return [(record, row) for record, row in found if record is not None and record[1] is None]
 
     def _store(
         self,
@@ -277,22 +277,32 @@ class RewardBackend:
         computed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         known: np.ndarray,
         images: dict[int, np.ndarray],
-    ) -> None:
+    ) -> Unfinished:
         """Put freshly computed results into the memory, image and disk caches.
 
         ``known`` marks the rows whose aesthetic score is known; the others are stored without
         it (``None``) until it is read (only without a disk cache, which always stores it).
+
+        Returns:
+            The in-memory records stored without their aesthetic score, with their rows.
         """
         embeds, aes, flags, tokens = computed
+        unfinished: Unfinished = []
         if self._memory.capacity or self._disk is not None:
             records = [
-                (embeds[i], a if ok else None, f, t)
-                for i, (a, ok, f, t) in enumerate(
-                    zip(aes.tolist(), known.tolist(), flags.tolist(), tokens.tolist(), strict=True)
+                [embed, a if ok else None, f, t]
+                for embed, a, ok, f, t in zip(
+                    list(embeds),
+                    aes.tolist(),
+                    known.tolist(),
+                    flags.tolist(),
+                    tokens.tolist(),
+                    strict=True,
                 )
             ]
-            for request, record in zip(requests, records, strict=True):
-                self._memory.put(request, record)
+            self._memory.put_many(zip(requests, records, strict=True))
+            if self._memory.capacity:
+                unfinished = [(r, i) for i, r in enumerate(records) if r[1] is None]
             if self._disk is not None:
                 self._disk.put_many(
                     (self.cache_key(*request), _encode(*record))
@@ -301,6 +311,7 @@ class RewardBackend:
         if self._images.capacity:
             for i, image in images.items():
                 self._images.put(requests[i], image)
+        return unfinished
 
     def _generate(self, prompts: list[str], seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
         checked = getattr(self.generator, "generate_checked", None)
@@ -399,14 +410,15 @@ class RewardBackend:
         slot: dict[Any, int] = {}  # scene key -> position among the images to make
         make: list[int] = []  # the request that makes each of them
         position = [-1] * n  # request -> that position; -1: remembered
-        for i, key in enumerate(keys):
+        remembered = self._scenes.get_many(keys) if self._scenes.capacity else [None] * n
+        for i, (key, record) in enumerate(zip(keys, remembered, strict=True)):
             pos = slot.get(key)
             if pos is None:
-                record = self._scenes.get(key) if self._scenes.capacity else None
                 if record is not None:
                     out.embeds[i], a, out.flags[i] = record
                     if a is None:
                         out.again.append(i)
+                        out.unfinished.append((record, i))
                     else:
                         out.aes[i] = a
                     continue
@@ -427,12 +439,12 @@ class RewardBackend:
         else:
             out.embeds[drawn], out.flags[drawn] = e[where[drawn]], f[where[drawn]]
         out.take_aesthetic(a, drawn, where[drawn])
-        known = None if callable(a) else a
-        if self._scenes.capacity:
-            for key, pos in slot.items():
-                self._scenes.put(
-                    key, (e[pos], None if known is None else float(known[pos]), int(f[pos]))
-                )
+        if self._scenes.capacity:  # one record per image made, in make's order (as slot's)
+            scores = [None] * len(make) if callable(a) else a.tolist()
+            records = [[x, y, z] for x, y, z in zip(list(e), scores, f.tolist(), strict=True)]
+            self._scenes.put_many(zip(slot, records, strict=True))
+            if callable(a):
+                out.unfinished += list(zip(records, make, strict=True))
         if made is not None and images_needed:
             out.images = {i: made[pos] for i, pos in enumerate(position) if pos >= 0}
         return out
