@@ -20,7 +20,7 @@ round trip to a worker costs more than it saves. Images are not sent back: a bac
 images, or a call that asks for them, computes here. A worker replies with the embeddings, then
 computes and sends the aesthetic scores while the caller goes on; the caller reads them when a
 result's ``aesthetic`` is read (its own share is computed then, so both processes score at once)
-or before its next request. While batches come back to back, the
+or, if nobody does, just before the worker's next reply. While batches come back to back, the
 processes poll their pipes for a moment instead of sleeping (:class:`_Waiter`), because waking
 a sleeping process costs about as much as the round trip itself on a virtual machine.
 """
@@ -150,7 +150,6 @@ class _Worker:
             raise
 
     def send(self, prompts: list[str], seeds: list[int]) -> None:
-        self.collect()  # the previous batch's aesthetic scores come first
         try:
             _write(self.stdin, ("score", prompts, seeds))
         except OSError:  # its end of the pipe is closed: the worker is gone
@@ -158,7 +157,12 @@ class _Worker:
         self.busy = True
 
     def receive(self) -> tuple[np.ndarray, np.ndarray, _Aesthetic]:
-        """The embeddings and flags of the batch sent, and its aesthetic scores to come."""
+        """The embeddings and flags of the batch sent, and its aesthetic scores to come.
+
+        The previous batch's aesthetic scores, if nobody read them, come first in the pipe: the
+        worker sent them before it read this request, so neither side waits for the other.
+        """
+        self.collect()
         embeds, flags = self._reply(timed=True)
         self.busy = False  # its aesthetic scores follow, whether or not they are read
         self.later = _Aesthetic(self)
@@ -223,8 +227,8 @@ class _Worker:
 class _Aesthetic:
     """A worker's aesthetic scores of one batch: they follow its embeddings in a second message.
 
-    Calling it returns them, reading the message first if nobody has (a worker reads it before
-    its next request, so the scores stay available after later batches).
+    Calling it returns them, reading the message first if nobody has (the next reply from the
+    worker reads it otherwise, so the scores stay available after later batches).
 
     Raises:
         WorkerError: When called, if the worker failed to compute or send them.
