@@ -65,7 +65,7 @@ class MemoryLRU:
             self._data.move_to_end(key)
         return value
 
-    def get_many(self, keys: Iterable[Hashable]) -> list[Any]:
+    def get_many(self, keys: Sequence[Hashable]) -> list[Any]:
         """:meth:`get` every key, in order (``None`` where absent).
 
         >>> lru = MemoryLRU(2)
