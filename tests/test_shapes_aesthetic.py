@@ -102,6 +102,71 @@ def test_range_and_batch_shapes() -> None:
     assert aesthetic(np.zeros((0, 16, 16, 3), np.uint8)).shape == (0,)
 
 
+def reference_components(image: np.ndarray) -> dict[str, float]:
+    """The documented terms computed directly in float64 from one image's thumbnail."""
+    t = thumbnail(image[None])[0].astype(np.float64).reshape(3, -1)
+    rg, yb = t[0] - t[1], 0.5 * (t[0] + t[1]) - t[2]
+    luma = 0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2]
+    grid = t.reshape(3, 16, 16)
+    edges = [grid[:, 0, 4:12], grid[:, -1, 4:12], grid[:, 4:12, 0], grid[:, 4:12, -1]]
+    border = np.concatenate(edges, axis=1).mean(axis=1)
+    sal = np.sqrt(((t - border[:, None]) ** 2).sum(axis=0)) / math.sqrt(3)
+    top = max(sal.max(), 0.15)
+    m = np.clip((sal - 0.35 * top) / (0.3 * top), 0, 1).reshape(16, 16)
+    c = (np.arange(16) + 0.5) / 16
+    total = m.sum()
+    colourfulness = math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean())
+    if total < 1e-9:  # no subject: no composition
+        return {"colourfulness": colourfulness, "contrast": float(luma.std()), "composition": 0.0}
+    cx, cy = (m.sum(axis=0) * c).sum() / total, (m.sum(axis=1) * c).sum() / total
+    points = [(0.5, 0.5), (1 / 3, 1 / 3), (2 / 3, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 2 / 3)]
+    d = min(math.hypot(cx - x, cy - y) for x, y in points)
+    ring = (m[0].sum() + m[-1].sum() + m[1:-1, 0].sum() + m[1:-1, -1].sum()) / 60
+    q = [
+        min(max(v, 0.0), 1.0)
+        for v in (1 - d / 0.25, 1 - 4 * ring, 1 - abs(total / 256 - 0.25) / 0.25)
+    ]
+    return {
+        "colourfulness": colourfulness,
+        "contrast": float(luma.std()),
+        "composition": sum(q) / 3,
+    }
+
+
+def test_terms_match_a_float64_reference_on_renders_faint_ones_included() -> None:
+    """Near-grey, faint and ordinary renders: every term within 1e-5 of the float64 formula.
+
+    Faint images (largest saliency under 0.15 * sqrt(3)) get a mask of their own; near-grey ones
+    need the colour spread from sums of (R - G)**2, not from RGB covariances, which lose it.
+    """
+    prompts = [
+        "a white circle on a white background, pastel",
+        "a gray square on a gray background, foggy",
+        "white in the top left pastel high contrast",
+        "a silver egg, foggy, blurry",
+        *(f"a {c} {s}" for c, s in zip(vocab.COLOUR_NAMES, vocab.SHAPE_NAMES, strict=False)),
+    ]
+    images = ShapesGenerator(64).generate(prompts, list(range(len(prompts))))
+    got = components(thumbnail(images))
+    for i, image in enumerate(images):
+        expected = reference_components(image)
+        for name, value in expected.items():
+            assert got[name][i] == pytest.approx(value, abs=1e-5), (prompts[i], name)
+
+
+def test_fused_scores_equal_standalone_ones_batched_or_single(scorer: ShapesScorer) -> None:
+    rng = np.random.default_rng(1)
+    prompts = [
+        " ".join(rng.choice(list(vocab.STYLES), 2)) + f" {rng.choice(vocab.SHAPE_NAMES)}"
+        for _ in range(40)
+    ]
+    images = ShapesGenerator(64).generate(prompts, list(range(40)))
+    _, fused = scorer.embed_and_aesthetic(images)
+    np.testing.assert_array_equal(fused, scorer.aesthetic(images))
+    single = np.concatenate([scorer.aesthetic(images[i : i + 1]) for i in range(40)])
+    np.testing.assert_array_equal(fused, single)
+
+
 # --------------------------------------------------------------------------- modifiers
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -189,10 +190,14 @@ def saliency(t: np.ndarray, border: np.ndarray) -> np.ndarray:
     return np.sqrt(channel_sum(d))
 
 
-def subject_mask(sal: np.ndarray, floor: float) -> np.ndarray:
-    """``clip((s - 0.35 t) / (0.3 t), 0, 1)`` with ``t = max(max(s), floor)`` per image."""
+def subject_mask(sal: np.ndarray, floor: float, top: np.ndarray | None = None) -> np.ndarray:
+    """``clip((s - 0.35 t) / (0.3 t), 0, 1)`` with ``t = max(max(s), floor)`` per image.
+
+    ``top`` may give ``max(s)`` of each image when the caller has it.
+    """
     n = sal.shape[0]
-    top = np.maximum(sal.reshape(n, -1).max(axis=1), floor).astype(sal.dtype)[:, None, None]
+    top = sal.reshape(n, -1).max(axis=1) if top is None else top
+    top = np.maximum(top, floor).astype(sal.dtype)[:, None, None]
     m = sal - top * sal.dtype.type(0.35)
     m /= top * sal.dtype.type(0.3)
     return clip(m, 0, 1, out=m)
@@ -258,6 +263,47 @@ def colour_bins(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([kernel * chroma[:, None], light * grey[:, None]], axis=1)
 
 
+@dataclass(frozen=True)
+class Stats:
+    """What the features pass leaves for the aesthetic score (per image; nothing is copied).
+
+    Attributes:
+        thumbs: ``(N, 3, S, S)`` the thumbnails.
+        rgb: ``(N, 3)`` sums of R, G and B over the pixels.
+        mask: ``(N, S * S)`` the subject mask with floor ``mask_floor``.
+        moments: ``(N, 3)`` sums of that mask, and of it times the centred x and y coordinates.
+        mask_floor: The floor of the mask (``t = max(max s, floor)``).
+        top: ``(N,)`` the largest saliency of each image.
+        sal: ``(N, S, S)`` the saliency, to redo the mask with another floor.
+    """
+
+    thumbs: np.ndarray
+    rgb: np.ndarray
+    mask: np.ndarray
+    moments: np.ndarray
+    mask_floor: float
+    top: np.ndarray
+    sal: np.ndarray
+
+
+@lru_cache(maxsize=4)
+def _ring(s: int) -> np.ndarray:
+    """``float32 (s * s,)``: 1 on the border ring of an ``s x s`` image (its outermost pixels)."""
+    ring = np.ones((s, s), dtype=_F)
+    ring[1:-1, 1:-1] = 0.0
+    return ring.ravel()
+
+
+def mask_moments(m: np.ndarray) -> np.ndarray:
+    """``(N, 3)`` sums of masks ``m (N, S, S)``, and of them times the centred x and y."""
+    return _moments(m)[:, :3]
+
+
+def ring_sums(m: np.ndarray) -> np.ndarray:
+    """``(N,)`` sums of masks ``m (N, S * S)`` over the border ring (the outermost pixels)."""
+    return einsum("np,p->n", m, _ring(math.isqrt(m.shape[1]))).astype(np.float64)
+
+
 def features(
     t: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
 ) -> np.ndarray:
@@ -266,6 +312,13 @@ def features(
     ``border`` (:func:`border_colour`) and ``sal`` (:func:`saliency`) of ``t`` may be passed when
     the caller already has them (they are not modified).
     """
+    return features_and_stats(t, border, sal)[0]
+
+
+def features_and_stats(
+    t: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
+) -> tuple[np.ndarray, Stats]:
+    """:func:`features` and the :class:`Stats` of the aesthetic score, from one pass."""
     n, _, s, _ = t.shape
     npx = s * s
     x = t.reshape(n, 3, npx)
@@ -273,7 +326,8 @@ def features(
         border = border_colour(t)
     if sal is None:
         sal = saliency(t, border)
-    m = subject_mask(sal, 0.25).reshape(n, npx)
+    top = sal.reshape(n, npx).max(axis=1)
+    m = subject_mask(sal, 0.25, top).reshape(n, npx)
 
     # weighted and plain channel sums
     lum = channel_sum(x)
@@ -390,7 +444,8 @@ def features(
         axis=1,
     )
     bins = colour_bins(np.concatenate([border, obj_rgb]))
-    return np.concatenate(
+    stats = Stats(t, plain[:, :3], m, mom[:, :3], 0.25, top, sal)
+    raw = np.concatenate(
         [
             bins[:n],
             bins[n:],
@@ -404,3 +459,4 @@ def features(
         ],
         axis=1,
     )
+    return raw, stats

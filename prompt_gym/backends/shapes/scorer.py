@@ -59,10 +59,10 @@ from prompt_gym.backends.shapes import vocab
 from prompt_gym.backends.shapes.features import (
     GROUPS,
     N_FEATURES,
-    border_colour,
+    Stats,
     check_images,
     features,
-    saliency,
+    features_and_stats,
     thumbnail,
 )
 from prompt_gym.backends.shapes.hashing import uniforms
@@ -71,7 +71,8 @@ from prompt_gym.backends.shapes.render import render_specs
 from prompt_gym.backends.shapes.scene import SceneSpec, parse_prompt
 from prompt_gym.backends.validation import check_texts
 
-VERSION = "1"
+VERSION = "2"
+"""Part of every cache key. 2: the aesthetic from the features pass, spreads from centred values."""
 #: Relative weight of each embedding group (each divided by the square root of its size).
 GROUP_WEIGHTS: dict[str, float] = {
     "background": 1.0,
@@ -231,9 +232,16 @@ class ShapesScorer:
         self, thumbs: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
     ) -> np.ndarray:
         """Unit content vectors ``float64 (N, N_EMBED)`` of thumbnails."""
-        z = (_expand(features(thumbs, border, sal), self._ref) - self._ref.mean) * self._w
+        return self._content_and_stats(thumbs, border, sal)[0]
+
+    def _content_and_stats(
+        self, thumbs: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
+    ) -> tuple[np.ndarray, Stats]:
+        """:meth:`_content`, and the pixel sums the aesthetic score is computed from."""
+        raw, stats = features_and_stats(thumbs, border, sal)
+        z = (_expand(raw, self._ref) - self._ref.mean) * self._w
         norm = np.sqrt((z * z).sum(axis=1, keepdims=True))
-        return z / np.maximum(norm, 1e-12)
+        return z / np.maximum(norm, 1e-12), stats
 
     def _pack(self, content: np.ndarray, modality: int) -> np.ndarray:
         out = np.zeros((content.shape[0], self.dim), dtype=np.float32)
@@ -290,10 +298,5 @@ class ShapesScorer:
         if images.shape[0] == 0:
             empty = np.zeros(0, np.float32)
             return np.zeros((0, self.dim), np.float32), lambda: empty
-        thumbs = thumbnail(images)
-        border = border_colour(thumbs)
-        sal = saliency(thumbs, border)
-        embeds = self._pack(self._content(thumbs, border, sal), 0)
-        return embeds, lru_cache(maxsize=1)(
-            partial(_aesthetic.score_thumbnails, thumbs, border, sal)
-        )
+        content, stats = self._content_and_stats(thumbnail(images))
+        return self._pack(content, 0), lru_cache(maxsize=1)(partial(_aesthetic.score_stats, stats))
