@@ -41,6 +41,7 @@ import math
 import numpy as np
 
 from prompt_gym.backends.shapes.features import (
+    MASK_FLOOR,
     Stats,
     check_images,
     features_and_stats,
@@ -61,19 +62,14 @@ _AESTHETIC_FLOOR = 0.15 * math.sqrt(3.0)
 """The mask floor 0.15 on ``|rgb - border| / sqrt(3)``, in units of ``|rgb - border|``."""
 
 
-def components(
-    t: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
+def components(t: np.ndarray) -> dict[str, np.ndarray]:
     """The terms of the score for thumbnails ``t (N, 3, 16, 16)`` in ``[0, 1]``.
-
-    ``border`` and ``sal`` (:func:`.features.border_colour`, :func:`.features.saliency` of ``t``)
-    may be passed when the caller already has them; they are not modified.
 
     Returns:
         ``float64 (N,)`` arrays ``colourfulness``, ``contrast``, ``composition``, ``q_pos``,
         ``q_border``, ``q_size``.
     """
-    return components_from_stats(features_and_stats(t, border, sal)[1])
+    return components_from_stats(features_and_stats(t)[1])
 
 
 def components_from_stats(stats: Stats) -> dict[str, np.ndarray]:
@@ -96,7 +92,7 @@ def components_from_stats(stats: Stats) -> dict[str, np.ndarray]:
     # the subject mask has floor 0.15 on |rgb - border| / sqrt(3): the features' mask (floor
     # 0.25 on |rgb - border|) wherever the largest saliency is above both floors
     mask, sums = stats.mask, stats.moments
-    faint = np.flatnonzero(stats.top < max(_AESTHETIC_FLOOR, stats.mask_floor))
+    faint = np.flatnonzero(stats.top < max(_AESTHETIC_FLOOR, MASK_FLOOR))
     if faint.size:
         redone = subject_mask(stats.sal[faint], _AESTHETIC_FLOOR, stats.top[faint])
         mask, sums = mask.copy(), sums.copy()
@@ -130,11 +126,9 @@ def score_stats(stats: Stats) -> np.ndarray:
     return (10.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 
-def score_thumbnails(
-    t: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
-) -> np.ndarray:
+def score_thumbnails(t: np.ndarray) -> np.ndarray:
     """Aesthetic scores ``float32 (N,)`` in ``[0, 10]`` of thumbnails ``t`` (see :func:`components`)."""
-    return score_stats(features_and_stats(t, border, sal)[1])
+    return score_stats(features_and_stats(t)[1])
 
 
 def aesthetic(images: np.ndarray) -> np.ndarray:

@@ -263,6 +263,10 @@ def colour_bins(rgb: np.ndarray) -> np.ndarray:
     return np.concatenate([kernel * chroma[:, None], light * grey[:, None]], axis=1)
 
 
+MASK_FLOOR = 0.25
+"""The floor of the features' subject mask (``t = max(max s, floor)``; see the module doc)."""
+
+
 @dataclass(frozen=True)
 class Stats:
     """What the features pass leaves for the aesthetic score (per image; nothing is copied).
@@ -270,9 +274,8 @@ class Stats:
     Attributes:
         thumbs: ``(N, 3, S, S)`` the thumbnails.
         rgb: ``(N, 3)`` sums of R, G and B over the pixels.
-        mask: ``(N, S * S)`` the subject mask with floor ``mask_floor``.
+        mask: ``(N, S * S)`` the subject mask, with floor :data:`MASK_FLOOR`.
         moments: ``(N, 3)`` sums of that mask, and of it times the centred x and y coordinates.
-        mask_floor: The floor of the mask (``t = max(max s, floor)``).
         top: ``(N,)`` the largest saliency of each image.
         sal: ``(N, S, S)`` the saliency, to redo the mask with another floor.
     """
@@ -281,7 +284,6 @@ class Stats:
     rgb: np.ndarray
     mask: np.ndarray
     moments: np.ndarray
-    mask_floor: float
     top: np.ndarray
     sal: np.ndarray
 
@@ -304,30 +306,20 @@ def ring_sums(m: np.ndarray) -> np.ndarray:
     return einsum("np,p->n", m, _ring(math.isqrt(m.shape[1]))).astype(np.float64)
 
 
-def features(
-    t: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
-) -> np.ndarray:
-    """Raw features ``float64 (N, 69)`` of thumbnails ``t (N, 3, S, S)`` (see the module table).
-
-    ``border`` (:func:`border_colour`) and ``sal`` (:func:`saliency`) of ``t`` may be passed when
-    the caller already has them (they are not modified).
-    """
-    return features_and_stats(t, border, sal)[0]
+def features(t: np.ndarray) -> np.ndarray:
+    """Raw features ``float64 (N, 69)`` of thumbnails ``t (N, 3, S, S)`` (see the module table)."""
+    return features_and_stats(t)[0]
 
 
-def features_and_stats(
-    t: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
-) -> tuple[np.ndarray, Stats]:
+def features_and_stats(t: np.ndarray) -> tuple[np.ndarray, Stats]:
     """:func:`features` and the :class:`Stats` of the aesthetic score, from one pass."""
     n, _, s, _ = t.shape
     npx = s * s
     x = t.reshape(n, 3, npx)
-    if border is None:
-        border = border_colour(t)
-    if sal is None:
-        sal = saliency(t, border)
+    border = border_colour(t)
+    sal = saliency(t, border)
     top = sal.reshape(n, npx).max(axis=1)
-    m = subject_mask(sal, 0.25, top).reshape(n, npx)
+    m = subject_mask(sal, MASK_FLOOR, top).reshape(n, npx)
 
     # weighted and plain channel sums
     lum = channel_sum(x)
@@ -444,7 +436,7 @@ def features_and_stats(
         axis=1,
     )
     bins = colour_bins(np.concatenate([border, obj_rgb]))
-    stats = Stats(t, plain[:, :3], m, mom[:, :3], 0.25, top, sal)
+    stats = Stats(t, plain[:, :3], m, mom[:, :3], top, sal)
     raw = np.concatenate(
         [
             bins[:n],

@@ -228,17 +228,13 @@ class ShapesScorer:
 
     # ------------------------------------------------------------------------------ embeddings
 
-    def _content(
-        self, thumbs: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
-    ) -> np.ndarray:
+    def _content(self, thumbs: np.ndarray) -> np.ndarray:
         """Unit content vectors ``float64 (N, N_EMBED)`` of thumbnails."""
-        return self._content_and_stats(thumbs, border, sal)[0]
+        return self._content_and_stats(thumbs)[0]
 
-    def _content_and_stats(
-        self, thumbs: np.ndarray, border: np.ndarray | None = None, sal: np.ndarray | None = None
-    ) -> tuple[np.ndarray, Stats]:
+    def _content_and_stats(self, thumbs: np.ndarray) -> tuple[np.ndarray, Stats]:
         """:meth:`_content`, and the pixel sums the aesthetic score is computed from."""
-        raw, stats = features_and_stats(thumbs, border, sal)
+        raw, stats = features_and_stats(thumbs)
         z = (_expand(raw, self._ref) - self._ref.mean) * self._w
         norm = np.sqrt((z * z).sum(axis=1, keepdims=True))
         return z / np.maximum(norm, 1e-12), stats
