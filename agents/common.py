@@ -20,9 +20,12 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 import random
 import re
 import time
+import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -130,18 +133,38 @@ def seed_everything(seed: int, threads: int) -> None:
 
 
 def rng_states() -> dict[str, Any]:
-    """The global random states (Python, NumPy, torch), for a checkpoint."""
+    """The global random states (Python, NumPy, torch), for a checkpoint.
+
+    Only ints, floats, strings, tuples and a tensor, so that the checkpoint loads with
+    ``torch.load(weights_only=True)``; :func:`set_rng_states` restores them exactly.
+    """
+    numpy = np.random.get_state(legacy=False)
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": random.getstate(),  # (version, 625 ints, gauss_next)
+        "numpy": {
+            "bit_generator": str(numpy["bit_generator"]),
+            "key": tuple(int(k) for k in numpy["state"]["key"]),
+            "pos": int(numpy["state"]["pos"]),
+            "has_gauss": int(numpy["has_gauss"]),
+            "gauss": float(numpy["gauss"]),
+        },
         "torch": torch.get_rng_state(),
     }
 
 
 def set_rng_states(states: dict[str, Any]) -> None:
     """Restore states saved by :func:`rng_states`."""
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    version, mt, gauss = states["python"]
+    random.setstate((version, tuple(mt), gauss))
+    numpy = states["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": numpy["bit_generator"],
+            "state": {"key": np.array(numpy["key"], dtype=np.uint32), "pos": numpy["pos"]},
+            "has_gauss": numpy["has_gauss"],
+            "gauss": numpy["gauss"],
+        }
+    )
     torch.set_rng_state(states["torch"])
 
 
@@ -308,13 +331,62 @@ def checkpoint_path(run_dir: Path, step: int, ext: str = "pt") -> Path:
 
 
 def save_checkpoint(state: dict[str, Any], path: Path, keep: int = 3) -> Path:
-    """Write ``state`` with ``torch.save`` atomically; keep the newest ``keep`` checkpoints."""
+    """Write ``state`` (see :func:`write_checkpoint`); keep the newest ``keep`` checkpoints."""
+    write_checkpoint(state, path)
+    prune_checkpoints(path.parent, keep, path.suffix)
+    return path
+
+
+def write_checkpoint(state: dict[str, Any], path: Path) -> Path:
+    """Write ``state`` with ``torch.save`` atomically, checked first by :func:`check_plain`.
+
+    Raises:
+        TypeError: If ``state`` holds anything :func:`load_checkpoint` would refuse.
+    """
+    check_plain(state)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
-    prune_checkpoints(path.parent, keep, path.suffix)
     return path
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def check_plain(value: Any, where: str = "checkpoint") -> None:
+    """Check that ``value`` is what ``torch.load(weights_only=True)`` reads back as it was.
+
+    That is tensors, ``str``, ``int``, ``float``, ``bool``, ``None``, and lists, tuples and
+    dicts (with ``str`` or ``int`` keys) of them. NumPy values are not (``np.float64`` is a
+    ``float`` subclass, but it pickles as a NumPy global): convert them with ``.item()`` or
+    ``.tolist()`` before saving.
+
+    Raises:
+        TypeError: Naming the first value that is not plain and where it is.
+
+    >>> check_plain({"step": 3, "curve": [(1, 0.5)], "w": torch.zeros(2)})
+    >>> check_plain({"x": np.float64(1.0)})
+    Traceback (most recent call last):
+    ...
+    TypeError: checkpoint['x'] is a float64, which torch.load(weights_only=True) refuses; save plain types
+    """
+    if isinstance(value, torch.Tensor) or type(value) in _PLAIN:
+        return
+    if type(value) in (dict, OrderedDict):
+        for key, item in value.items():
+            if type(key) not in (str, int):
+                raise TypeError(f"{where} has a key {key!r} of type {type(key).__name__}")
+            check_plain(item, f"{where}[{key!r}]")
+        return
+    if type(value) in (list, tuple):
+        for i, item in enumerate(value):
+            check_plain(item, f"{where}[{i}]")
+        return
+    raise TypeError(
+        f"{where} is a {type(value).__name__}, which torch.load(weights_only=True) refuses; "
+        "save plain types"
+    )
 
 
 def prune_checkpoints(folder: Path, keep: int, ext: str) -> None:
@@ -342,9 +414,54 @@ def find_checkpoint(path: str | Path) -> Path:
     return found[-1]
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a ``.pt`` checkpoint written by :func:`save_checkpoint`."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+def load_checkpoint(path: Path, keys: Sequence[str] = ()) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`, safely: nothing in it can run.
+
+    It loads with ``torch.load(weights_only=True)``, which reads back tensors and plain
+    containers and refuses a pickle that would import or call anything, so a checkpoint from
+    someone else cannot run code.
+
+    Args:
+        path: The checkpoint file.
+        keys: Keys the checkpoint must have (those its agent reads).
+
+    Raises:
+        FileNotFoundError: If there is no file at ``path``.
+        ValueError: If the file is not such a checkpoint (another kind of file, a truncated
+            one, a pickle of other objects, a dict without ``keys``), in one line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        with warnings.catch_warnings():  # a plain pickle's protocol warning adds nothing here
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a bad file; all mean the same
+        raise ValueError(
+            f"{path} is not a prompt-gym checkpoint that loads safely ({load_failure(err)})"
+        ) from err
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"{path} is not a prompt-gym checkpoint (it holds a {type(state).__name__}, not a dict)"
+        )
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise ValueError(f"{path} is not a checkpoint of this agent (it has no {missing})")
+    return state
+
+
+def load_failure(err: Exception) -> str:
+    """One line on why ``torch.load(weights_only=True)`` failed (torch's own message is long)."""
+    text = str(err)
+    refused = re.search(r"GLOBAL ([\w.]+)", text)
+    if refused:
+        return f"it would load {refused[1]}, and checkpoints load with weights_only=True"
+    if isinstance(err, pickle.UnpicklingError):
+        return "not a torch file of tensors and plain containers"
+    if isinstance(err, EOFError) or "zip archive" in text:
+        return "empty, truncated or not a torch file"
+    return text.splitlines()[0] if text.strip() else type(err).__name__
 
 
 # --------------------------------------------------------------------------------- episodes

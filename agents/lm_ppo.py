@@ -77,6 +77,20 @@ from prompt_gym.envs.targets import is_shapes
 
 AGENT = "lm-ppo"
 SFT_FILE = "sft.pt"
+SFT_KEYS = ("model_config", "policy", "stats")
+"""What ``sft.pt`` (and an ``sft_init`` file) holds."""
+CHECKPOINT_KEYS = (
+    "agent",
+    "args",
+    "model_config",
+    "policy",
+    "value",
+    "optimizer",
+    "kl",
+    "state",
+    "rng",
+)
+"""What a checkpoint holds (plain types and tensors: it loads with ``weights_only=True``)."""
 PAIRS_FILE = "sft_pairs.jsonl"
 
 
@@ -515,7 +529,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     ckpt: dict[str, Any] | None = None
     if resume is not None:
         run_dir = Path(resume)
-        ckpt = common.load_checkpoint(common.find_checkpoint(run_dir))
+        ckpt = common.load_checkpoint(common.find_checkpoint(run_dir), CHECKPOINT_KEYS)
     else:
         run_dir = common.new_run_dir(args.logdir, args.env_id, AGENT, args.seed)
     common.write_run_info(run_dir, AGENT, args)
@@ -523,7 +537,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     # model: an SFT'd policy (the run's own on resume, or sft_init), else a fresh one to fine-tune
     sft_file = run_dir / SFT_FILE if resume is not None else args.sft_init
     if sft_file is not None:
-        sft = common.load_checkpoint(Path(sft_file))
+        sft = common.load_checkpoint(Path(sft_file), SFT_KEYS)
         policy = policy_from_config(sft["model_config"])
         policy.load_state_dict(sft["policy"])
     else:
@@ -542,7 +556,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
                 "policy": policy.state_dict(),
                 "stats": sft_stats,
             }
-            torch.save(sft, run_dir / SFT_FILE)
+            common.write_checkpoint(sft, run_dir / SFT_FILE)
         ref = frozen_copy(policy)
         value_model = ValueModel(policy).to(device)
         optimizer = torch.optim.Adam(
@@ -655,7 +669,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
         "eval_split": "test",
         "best_prompt": state["best"][0] if state["best"] else None,
         "curve": list(curve),
-        "sft": torch.load(run_dir / SFT_FILE, map_location="cpu", weights_only=False)["stats"],
+        "sft": common.load_checkpoint(run_dir / SFT_FILE, SFT_KEYS)["stats"],
     }
 
 
@@ -668,10 +682,10 @@ def load_model(path: str | Path, which: str = "policy") -> tuple[nn.Module, Args
         which: ``policy`` (after PPO) or ``sft`` (the SFT model, the run's reference).
     """
     ckpt_path = common.find_checkpoint(path)
-    ckpt = common.load_checkpoint(ckpt_path)
-    args = Args(**ckpt["args"])
+    ckpt = common.load_checkpoint(ckpt_path, CHECKPOINT_KEYS)
+    args = common.make_args(Args, ckpt["args"])
     if which == "sft":
-        ckpt = common.load_checkpoint(ckpt_path.parent.parent / SFT_FILE)
+        ckpt = common.load_checkpoint(ckpt_path.parent.parent / SFT_FILE, SFT_KEYS)
     elif which != "policy":
         raise ValueError(f"which must be 'policy' or 'sft', got {which!r}")
     model = policy_from_config(ckpt["model_config"])

@@ -338,6 +338,10 @@ def update(
 
 
 # ===================================================================================== train
+CHECKPOINT_KEYS = ("agent", "args", "model", "optimizer", "baseline", "state", "rng")
+"""What a checkpoint holds (plain types and tensors: it loads with ``weights_only=True``)."""
+
+
 def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     """Train, logging to a fresh run directory (or continuing ``resume``, a run directory).
 
@@ -360,7 +364,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     state: dict[str, Any] = {"global_step": 0, "update": 0, "curve": [], "best": [], "seconds": 0.0}
     if resume is not None:
         run_dir = Path(resume)
-        ckpt = common.load_checkpoint(common.find_checkpoint(run_dir))
+        ckpt = common.load_checkpoint(common.find_checkpoint(run_dir), CHECKPOINT_KEYS)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         baseline.values = list(ckpt["baseline"])
@@ -430,8 +434,8 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
 # ===================================================================================== eval
 def load_policy(path: str | Path) -> tuple[common.Policy, Args]:
     """The greedy policy of a checkpoint file (``.pt``), and its run's ``Args``."""
-    ckpt = common.load_checkpoint(Path(path))
-    args = Args(**ckpt["args"])
+    ckpt = common.load_checkpoint(Path(path), CHECKPOINT_KEYS)
+    args = common.make_args(Args, ckpt["args"])
     env = gym.make(args.env_id, **env_kwargs(args))
     model = make_model(args, env.observation_space, env.action_space)
     env.close()

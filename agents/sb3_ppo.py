@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -360,7 +361,13 @@ class RunCallback(BaseCallback):
 
 # ===================================================================================== checkpoints
 def save(model: Any, args: Args, run_dir: Path, state: dict[str, Any]) -> Path:
-    """``step_<N>.zip`` (SB3's own format) and ``step_<N>.state.pt`` (counters, curve, RNG)."""
+    """``step_<N>.zip`` (SB3's own format) and ``step_<N>.state.pt`` (counters, curve, RNG).
+
+    Only the zip's weights are ever read back (:func:`load_params`): the rest of an SB3 zip is
+    cloudpickled, and unpickling a file can run code. What SB3 keeps there and a resume needs
+    (its step and update counters) is in the ``.state.pt``, which loads with
+    ``weights_only=True``.
+    """
     path = common.checkpoint_path(run_dir, state["global_step"], "zip")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
@@ -368,11 +375,52 @@ def save(model: Any, args: Args, run_dir: Path, state: dict[str, Any]) -> Path:
         "agent": args.algo,
         "args": dataclasses.asdict(args),
         "state": {k: v for k, v in state.items() if not k.startswith("_")},
+        "sb3": {
+            "num_timesteps": int(model.num_timesteps),
+            "n_updates": int(model._n_updates),
+            "episode_num": int(model._episode_num),
+        },
         "rng": common.rng_states(),
     }
     common.save_checkpoint(extra, path.with_suffix(".state.pt"), keep=10**9)
     common.prune_checkpoints(path.parent, keep=3, ext=".zip")
     return path
+
+
+def load_params(model: Any, path: Path) -> None:
+    """Load the weights (policy and optimizer) of a ``step_<N>.zip`` into ``model``, safely.
+
+    SB3 reads a zip's ``.pth`` entries with ``torch.load(weights_only=True)``; its ``data``
+    entry, cloudpickled, is never read (``load_data=False``), so the zip cannot run code.
+
+    Raises:
+        ValueError: If ``path`` is not a zip of this model's weights.
+    """
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    expected = set(model._get_torch_save_params()[0])
+    try:
+        with warnings.catch_warnings():  # a plain pickle's protocol warning adds nothing here
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            _, params, _ = load_from_zip_file(path, load_data=False, device="cpu")
+        if set(params) != expected:
+            raise ValueError(f"it holds {sorted(params)}, not {sorted(expected)}")
+        model.set_parameters(params, exact_match=True, device="cpu")
+    except Exception as err:  # a bad zip, a refused pickle, weights of another shape
+        reason = common.load_failure(err)
+        raise ValueError(f"{path} is not an SB3 checkpoint of this run ({reason})") from err
+
+
+def load_extra(path: Path) -> dict[str, Any]:
+    """The ``step_<N>.state.pt`` beside a ``step_<N>.zip``, with the keys :func:`save` writes.
+
+    Raises:
+        ValueError: If it is missing or is not one.
+    """
+    meta = path.with_suffix(".state.pt")
+    if not meta.is_file():
+        raise ValueError(f"{path} has no {meta.name} beside it (counters, args and RNG states)")
+    return common.load_checkpoint(meta, keys=("agent", "args", "state", "sb3", "rng"))
 
 
 # ===================================================================================== train
@@ -396,10 +444,13 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     if resume is not None:
         run_dir = Path(resume)
         path = common.find_checkpoint(run_dir)
-        extra = common.load_checkpoint(path.with_suffix(".state.pt"))
+        extra = load_extra(path)
         state, rng = extra["state"], extra["rng"]
-        model = algo_class(args.algo).load(path, env=venv, device="cpu")
-        model.num_timesteps = state["global_step"]
+        model = make_model(args, venv)
+        load_params(model, path)
+        model.num_timesteps = extra["sb3"]["num_timesteps"]
+        model._n_updates = extra["sb3"]["n_updates"]
+        model._episode_num = extra["sb3"]["episode_num"]
     else:
         run_dir = common.new_run_dir(args.logdir, args.env_id, args.algo, args.seed)
         model = make_model(args, venv)
@@ -433,7 +484,9 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
 def load_policy(path: str | Path) -> tuple[common.Policy, Args]:
     """The greedy policy of a checkpoint (``step_<N>.zip``) and its run's ``Args``."""
     path = Path(path)
-    extra = common.load_checkpoint(path.with_suffix(".state.pt"))
-    args = Args(**extra["args"])
-    model = algo_class(args.algo).load(path, device="cpu")
+    args = common.make_args(Args, load_extra(path)["args"])
+    venv = make_env(args)
+    model = make_model(args, venv)
+    venv.close()
+    load_params(model, path)
     return make_policy(model, args.algo), args

@@ -204,7 +204,7 @@ def load_policy(path: str | Path) -> tuple[Any, str, Any]:
 
     ckpt = common.find_checkpoint(path)
     meta = ckpt.with_suffix(".state.pt") if ckpt.suffix == ".zip" else ckpt
-    name = common.load_checkpoint(meta)["agent"]
+    name = common.load_checkpoint(meta, keys=("agent",))["agent"]
     if name not in TRAINABLE:
         raise ValueError(f"{ckpt} was written by unknown agent {name!r}")
     policy, run_args = _module(name).load_policy(ckpt)
