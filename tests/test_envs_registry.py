@@ -11,7 +11,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
 import prompt_gym
-from prompt_gym.envs.registration import ENV_IDS
+from prompt_gym.envs.registration import ENV_IDS, TIERS
 
 SHAPES_IDS = [i for i in ENV_IDS if "-Shapes-" in i]
 REAL_IDS = [i for i in ENV_IDS if "-Shapes-" not in i]
@@ -43,7 +43,12 @@ def rollout(env: gym.Env, seed: int, steps: int = 40) -> list:
 
 def test_all_families_are_registered():
     families = {"ImageInversion", "PromptRewrite", "PromptRewriteTokens"}
-    assert set(ENV_IDS) == {f"{f}{v}-v0" for f in families for v in ("", "-Shapes")}
+    v0 = {f"{f}{v}-v0" for f in families for v in ("", "-Shapes")}
+    v1 = {f"{f}-Shapes{tier}-v1" for f in families for tier in TIERS[f]}
+    assert set(ENV_IDS) == v0 | v1
+    tiers = {"", "-Easy", "-Medium", "-Hard"}
+    assert {f"ImageInversion-Shapes{t}-v1" for t in tiers} <= set(ENV_IDS)
+    assert all(gym.spec(i).kwargs["backend"] == "shapes-v3" for i in v1)
     for env_id in ENV_IDS:
         spec = gym.spec(env_id)
         assert spec.vector_entry_point is not None

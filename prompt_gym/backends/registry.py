@@ -15,6 +15,7 @@ from typing import Any
 COMPONENTS: dict[str, dict[str, str]] = {
     "generator": {
         "shapes": "prompt_gym.backends.shapes.render:ShapesGenerator",
+        "shapes-v3": "prompt_gym.backends.shapes.render:world3",
         "tiny": "prompt_gym.backends.real.diffusion:tiny",
         "sd-turbo": "prompt_gym.backends.real.diffusion:sd_turbo",
         "sdxl-turbo": "prompt_gym.backends.real.diffusion:sdxl_turbo",
@@ -23,6 +24,7 @@ COMPONENTS: dict[str, dict[str, str]] = {
     },
     "scorer": {
         "shapes": "prompt_gym.backends.shapes.scorer:ShapesScorer",
+        "shapes-v3": "prompt_gym.backends.shapes.scorer:world3",
         "tiny": "prompt_gym.backends.real.clip:tiny",
         "clip-b32": "prompt_gym.backends.real.clip:clip_b32",
         "clip-l14": "prompt_gym.backends.real.clip:clip_l14",
@@ -66,6 +68,15 @@ BACKENDS: dict[str, BackendPreset] = {
         "shapes",
         "shapes",
         "procedural shapes world: CPU, thousands of images per second (the embedded default)",
+    ),
+    "shapes-v3": BackendPreset(
+        "shapes-v3",
+        "shapes-v3",
+        "shapes-v3",
+        "shapes",
+        "shapes world v3: every word conditions the render (dilution, binding, junk costs); "
+        "the -Shapes-v1 ids",
+        version="3",
     ),
     "tiny": BackendPreset(
         "tiny",

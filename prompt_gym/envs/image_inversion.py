@@ -17,6 +17,8 @@ from prompt_gym.envs.vector import PromptVectorEnv
 from prompt_gym.rewards import image_similarity, image_similarity_rows
 
 REWARD_MODES = ("dense", "delta", "terminal")
+PROMPT_SPACES = ("captions", "caption-words")
+"""How a target's candidate tokens are chosen (see :class:`ImageInversionEnv`, Arguments)."""
 EXTRA_CAPTION_ROUNDS = 3
 """Extra rounds of ``n_captions`` captions while the captions have fewer than ``n_tokens`` words."""
 _WORD = re.compile(r"[a-z0-9']+")
@@ -43,6 +45,7 @@ class ImageInversionCore(EnvCore):
         target_set_seed: int = 0,
         target_index: int | None = None,
         resample_prompt_space: bool = False,
+        prompt_space: str = "captions",
         n_captions: int = 5,
         n_tokens: int = 8,
         max_tokens: int | None = None,
@@ -60,6 +63,9 @@ class ImageInversionCore(EnvCore):
             raise ValueError(f"max_tokens must be in [1, n_tokens={n_tokens}], got {max_tokens}")
         if reward_mode not in REWARD_MODES:
             raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}")
+        if prompt_space not in PROMPT_SPACES:
+            raise ValueError(f"prompt_space must be one of {PROMPT_SPACES}, got {prompt_space!r}")
+        self.prompt_space = prompt_space
         key = ("targets", level, target_set_size, target_set_seed)
         if key not in backend.shared:
             backend.shared[key] = TargetSet(backend, level, target_set_size, target_set_seed)
@@ -149,7 +155,14 @@ class ImageInversionCore(EnvCore):
         found = self._spaces.get(target.target_id)
         if found is not None:
             return found
-        key = ("prompt_space", id(self.targets), target.target_id, self.n_captions, self.n_tokens)
+        key = (
+            "prompt_space",
+            id(self.targets),
+            target.target_id,
+            self.n_captions,
+            self.n_tokens,
+            self.prompt_space,
+        )
         shared = self.backend.shared
         if key not in shared:
             fixed_seed = zlib.crc32(target.target_id.encode()) & 0x7FFFFFFF
@@ -182,8 +195,10 @@ class ImageInversionCore(EnvCore):
         target_embed = self.backend.embed_images(target.image[None])[0]
         captions = self.backend.caption([target], self.n_captions, caption_seed)[0]
         words = caption_words(captions)
+        if self.prompt_space == "caption-words":
+            words = self._caption_word_space(target, words)
         for extra in range(1, EXTRA_CAPTION_ROUNDS + 1):  # too few words: caption some more
-            if len(words) >= self.n_tokens:
+            if len(words) >= self.n_tokens or self.prompt_space == "caption-words":
                 break
             captions += self.backend.caption([target], self.n_captions, caption_seed + extra)[0]
             words = caption_words(captions)
@@ -193,6 +208,18 @@ class ImageInversionCore(EnvCore):
         order = np.argsort(-sims, kind="stable")[: self.n_tokens]
         top = [words[i] for i in order]
         return target_embed, captions, top, self.backend.embed_texts(top)
+
+    def _caption_word_space(self, target: Target, noisy_words: list[str]) -> list[str]:
+        """The target caption's words, repeats kept, then the noisy captions' other words."""
+        if not target.caption:
+            raise ValueError(
+                "prompt_space='caption-words' needs targets with a caption (the shapes world's "
+                "targets and the shipped target prompts have one; a user image has none)"
+            )
+        own = _WORD.findall(target.caption.lower())
+        known = set(own)
+        distractors = [w for w in noisy_words if w not in known]
+        return own + distractors[: max(0, self.n_tokens - len(own))]
 
     # ----------------------------------------------------------------------------------- step
     @property
@@ -360,7 +387,10 @@ class ImageInversionEnv(PromptEnv):
     ``background``, ``style``), ``target_set_size`` (64), ``target_set_seed`` (0),
     ``target_index`` (``None``: draw a target per episode; an index fixes it for every episode,
     autoresets included, as the paper's per-target learner needs), ``resample_prompt_space``
-    (False),
+    (False), ``prompt_space`` (``"captions"``: the ImagePrompt space above;
+    ``"caption-words"``: every word of the target's own caption, repeats kept, plus the other
+    words of its noisy captions as distractors, ranked the same way, so the caption itself is
+    reachable when ``n_tokens`` holds it),
     ``n_captions`` (5), ``n_tokens`` (8), ``max_tokens`` (``n_tokens``), ``reward_mode``
     (``"delta"``), ``num_images`` (1), ``common_random_numbers`` (True), ``invalid_action``
     (``"raise"`` or ``"penalize"``), ``invalid_penalty`` (-0.1), ``render_mode``
@@ -373,7 +403,17 @@ class ImageInversionEnv(PromptEnv):
     after a penalized action. Cache hits are not in ``info``, which must depend only on the seed
     and the actions (Gymnasium's determinism check); read ``env.unwrapped.backend.stats``.
 
+    ## Registered configurations
+    | id | backend | level | prompt space | n_tokens |
+    |---|---|---|---|---|
+    | ``ImageInversion-Shapes-v0`` | ``shapes`` (world v2) | objects | captions | 8 |
+    | ``ImageInversion-Shapes-Easy-v1`` | ``shapes-v3`` | objects | captions | 8 |
+    | ``ImageInversion-Shapes-v1``, ``-Medium-v1`` | ``shapes-v3`` | background | captions | 12 |
+    | ``ImageInversion-Shapes-Hard-v1`` | ``shapes-v3`` | style | caption-words | 24 |
+
     ## Version History
+    * v1: the shapes world v3 (every word conditions the render; :mod:`prompt_gym.backends.shapes.
+      conditioning`), difficulty tiers, the ``caption-words`` prompt space.
     * v0: initial release.
     """
 

@@ -52,8 +52,9 @@ class TargetSet:
 
             if level not in LEVELS:
                 raise ValueError(f"unknown target level {level!r}; shapes levels: {list(LEVELS)}")
-            resolution = int(backend.generator.config().get("resolution", 64))
-            self._targets = list(make_targets(level, size, seed, resolution=resolution))
+            config = backend.generator.config()
+            resolution, world = int(config.get("resolution", 64)), int(config.get("world", 2))
+            self._targets = list(make_targets(level, size, seed, resolution, world))
             self.prompts = [t.caption or "" for t in self._targets]
         else:
             try:

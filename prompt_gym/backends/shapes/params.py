@@ -20,13 +20,14 @@ small tables over all shapes and all colours, so a batch resolves in a few array
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from prompt_gym.backends.shapes import vocab
+from prompt_gym.backends.shapes.conditioning import COLOUR_JITTER, condition, hue_rotate
 from prompt_gym.backends.shapes.hashing import uniforms
 from prompt_gym.backends.shapes.ops import clip
 from prompt_gym.backends.shapes.scene import SceneKey, SceneSpec, parse_prompt, scene_key
@@ -46,6 +47,7 @@ _NEON = np.array([(1.0, 0.2, 0.9), (0.2, 1.0, 1.0), (0.7, 1.0, 0.1), (1.0, 0.95,
 _NEON_BG = np.array([0.03, 0.02, 0.07])
 _DARK_BG = np.array([0.07, 0.07, 0.09])
 _LUMA = np.array([0.299, 0.587, 0.114])
+_NEUTRAL = np.array([0.5, 0.5, 0.5])  # where a diluted colour fades to (world v3)
 # object centres around the anchor, in units of the object half-extent
 _OFFSETS = np.array(
     [
@@ -250,15 +252,22 @@ class PlanTable:
     """The plans of recently seen scenes, stacked so a batch gathers them in one indexing step.
 
     One row per distinct spec, found through the prompt string: a prompt is parsed once, and
-    prompts that parse to the same spec share a row. When a batch would overflow ``capacity``
+    prompts that parse to the same spec share a row (``key`` and ``spec`` say how a prompt is
+    read: world v2's parse by default, world v3's conditioned spec for :data:`PLANS_V3`). When a batch would overflow ``capacity``
     rows (or ``PROMPTS_PER_ROW`` times as many prompts), the table is cleared first; capacity
     grows to fit any batch.
     """
 
     PROMPTS_PER_ROW = 8
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(
+        self,
+        capacity: int = 4096,
+        key: Callable[[str], SceneKey] = scene_key,
+        spec: Callable[[str], SceneSpec] = parse_prompt,
+    ) -> None:
         self._lock = threading.Lock()
+        self._key, self._spec = key, spec
         self._alloc(capacity)
 
     def _alloc(self, capacity: int) -> None:
@@ -280,16 +289,16 @@ class PlanTable:
         with self._lock:
             batch = list(dict.fromkeys(prompts))
             new = [p for p in batch if p not in self.ids]
-            keys = [scene_key(p) for p in new]
+            keys = [self._key(p) for p in new]
             fresh = {k: p for k, p in zip(keys, new, strict=True) if k not in self.rows}
             too_many = len(self.ids) + len(new) > self.PROMPTS_PER_ROW * self.capacity
             if too_many or len(self.rows) + len(fresh) > self.capacity:
                 self._alloc(max(self.capacity, 2 * len(batch)))
-                new, keys = batch, [scene_key(p) for p in batch]
+                new, keys = batch, [self._key(p) for p in batch]
                 fresh = dict(zip(keys, new, strict=True))
             for key, prompt in fresh.items():
                 i = len(self.rows)
-                pl = plan(parse_prompt(prompt))
+                pl = plan(self._spec(prompt))
                 self.shape[i], self.colour[i], self.scalars[i] = pl.shape, pl.colour, pl.scalars
                 self.rows[key] = i
             for prompt, key in zip(new, keys, strict=True):
@@ -303,28 +312,57 @@ class PlanTable:
             return st, self.shape[ids, shape], self.colour[ids, colour], shape, colour
 
 
+def spec_v3(prompt: str) -> SceneSpec:
+    """The spec world v3 draws for ``prompt`` (its diluted styles removed)."""
+    return condition(prompt).spec
+
+
+@lru_cache(maxsize=65536)
+def spec_key_v3(prompt: str) -> SceneKey:
+    """:func:`spec_v3` as a tuple of its fields (the plan row of a v3 prompt)."""
+    s = condition(prompt).spec
+    return (s.shape, s.colour, s.background, s.size, s.position, s.count, s.styles)
+
+
 PLANS = PlanTable()
+PLANS_V3 = PlanTable(key=spec_key_v3, spec=spec_v3)
+WORLDS = (2, 3)
+"""Shapes-world versions :func:`resolve` draws: 2 (a prompt is its spec) and 3 (every word counts)."""
 
 
-def resolve(prompts: Sequence[str], seeds: Sequence[int], side: float) -> SceneParams:
+def resolve(
+    prompts: Sequence[str], seeds: Sequence[int], side: float, world: int = 2
+) -> SceneParams:
     """Draw the per-image parameters of a batch.
 
     Args:
         prompts: One prompt per image.
         seeds: One non-negative seed per image.
         side: The shorter image side in pixels (edge softness scales with it).
+        world: 2, or 3 to apply each prompt's :class:`~.conditioning.Conditioning`.
     """
     n = len(prompts)
     u = uniforms(seeds, N_FIELDS)
-    st, sh, col, _, _ = PLANS.gather(prompts, u)
-    fg = clip(col[:, :3] + 0.07 * (u[:, U_R : U_B + 1] - 0.5), 0.0, 1.0)
-    bg = clip(col[:, 3:] * (0.98 + 0.04 * u[:, [U_BG]]), 0.0, 1.0)
+    table = PLANS if world == 2 else PLANS_V3
+    st, sh, col, _, _ = table.gather(prompts, u)
+    cond = None if world == 2 else np.array([_conditioning_row(p) for p in prompts])
+    if cond is None:
+        fg = clip(col[:, :3] + 0.07 * (u[:, U_R : U_B + 1] - 0.5), 0.0, 1.0)
+        bg = clip(col[:, 3:] * (0.98 + 0.04 * u[:, [U_BG]]), 0.0, 1.0)
+    else:
+        fg, bg = _conditioned_colours(col, cond, u)
 
     count = st[:, 6].astype(np.int64)
     count = np.where(count == 0, 2 + (u[:, U_COUNT] < 0.5), count)
     size = st[:, 2]
+    if cond is not None:  # a diluted size word moves towards the default size
+        size = np.where(
+            size < 0, size, vocab.DEFAULT_SIZE + cond[:, 2] * (size - vocab.DEFAULT_SIZE)
+        )
     size_jitter = np.where(size < 0, 0.4, 0.2) * (u[:, U_SIZE] - 0.5)
     half = np.where(size < 0, vocab.DEFAULT_SIZE, size) * (1.0 + size_jitter) * _COUNT_SCALE[count]
+    if cond is not None:
+        half = half * cond[:, 11]
     half = np.minimum(half, _COUNT_MAX_HALF[count])
 
     flags = st[:, 7].astype(np.int64)
@@ -335,10 +373,14 @@ def resolve(prompts: Sequence[str], seeds: Sequence[int], side: float) -> SceneP
     anchor[is_corner, 0] = np.where(corner[is_corner] % 2 == 0, 0.26, 0.74)
     anchor[is_corner, 1] = np.where(corner[is_corner] < 2, 0.26, 0.74)
     amp = np.where(pos_kind == 0, 0.11, 0.04)
+    if cond is not None:  # a diluted position word: nearer the centre
+        anchor = 0.5 + cond[:, 3, None] * (anchor - 0.5)
     centered = (flags & STYLE_BIT["centered"]) != 0
     anchor[centered] = 0.5
     amp[centered] = 0.01
     anchor += 2.0 * amp[:, None] * (u[:, U_X : U_Y + 1] - 0.5)
+    if cond is not None:
+        anchor += cond[:, 12:14]
     jitter = 0.05 * (u[:, U_OBJECTS : U_OBJECTS + 6].reshape(n, 3, 2) - 0.5)
     centres = clip(anchor[:, None, :] + _OFFSETS[count] * half[:, None, None] + jitter, 0.04, 0.96)
 
@@ -364,3 +406,24 @@ def resolve(prompts: Sequence[str], seeds: Sequence[int], side: float) -> SceneP
         flags=flags,
         u=u,
     )
+
+
+@lru_cache(maxsize=65536)
+def _conditioning_row(prompt: str) -> tuple[float, ...]:
+    """The conditioning numbers of ``prompt`` (vector, then offset): 14 floats."""
+    c = condition(prompt)
+    return (*c.vector(), *c.offset)
+
+
+def _conditioned_colours(
+    col: np.ndarray, cond: np.ndarray, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """World v3's object and background colours: strengths (a weak colour fades to mid grey),
+    bleeding, hue and tint, then the seed's jitter."""
+    fg = _NEUTRAL + cond[:, 0, None] * (col[:, :3] - _NEUTRAL) + cond[:, 4:7]
+    fg = hue_rotate(fg, cond[:, 10])
+    fg = clip(fg + 2.0 * COLOUR_JITTER * (u[:, U_R : U_B + 1] - 0.5), 0.0, 1.0)
+    plain = np.asarray(vocab.DEFAULT_BACKGROUND)
+    bg = plain + cond[:, 1, None] * (col[:, 3:] - plain) + cond[:, 7:10]
+    bg = clip(bg * (0.98 + 0.04 * u[:, [U_BG]]), 0.0, 1.0)
+    return fg, bg

@@ -43,6 +43,7 @@ import numpy as np
 
 from prompt_gym.backends.shapes import geometry, params, vocab
 from prompt_gym.backends.shapes.compose import compose, lighting, runs, scale_rows
+from prompt_gym.backends.shapes.conditioning import condition
 from prompt_gym.backends.shapes.crop import Grid, paste, plan_windows
 from prompt_gym.backends.shapes.ops import clip
 from prompt_gym.backends.shapes.params import SceneParams
@@ -51,6 +52,8 @@ from prompt_gym.backends.shapes.scene import SceneKey, SceneSpec, scene_key
 from prompt_gym.backends.validation import check_requests, check_texts
 
 VERSION = "1"
+VERSION_V3 = "3"
+"""Generator versions (part of every cache key): world 2 is version 1, world 3 version 3."""
 _F = np.float32
 _GEOM_FUNCS = [geometry.DEPTH[name] for name in vocab.GEOMETRIES]
 _HOLLOW_BAND = _F(0.16)
@@ -101,21 +104,28 @@ class ShapesGenerator:
 
     Args:
         resolution: Image side in pixels (square images), at least 8.
+        world: Shapes-world version: 2 (a prompt acts only through its parsed spec) or 3 (every
+            word conditions the render: :mod:`.conditioning`).
 
     Raises:
-        ValueError: If ``resolution`` is not an integer of at least 8.
+        ValueError: If ``resolution`` is not an integer of at least 8, or ``world`` is unknown.
     """
 
-    def __init__(self, resolution: int = 64) -> None:
+    def __init__(self, resolution: int = 64, world: int = 2) -> None:
         if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer):
             raise ValueError(f"resolution must be an int, got {resolution!r}")
         if resolution < 8:
             raise ValueError(f"resolution must be at least 8 pixels, got {resolution}")
+        if world not in params.WORLDS:
+            raise ValueError(f"world must be one of {params.WORLDS}, got {world!r}")
         self.resolution = int(resolution)
+        self.world = int(world)
 
     def config(self) -> dict[str, Any]:
-        """Every parameter that changes an image."""
-        return {"name": "shapes", "version": VERSION, "resolution": self.resolution}
+        """Every parameter that changes an image (world 2 keeps its original cache keys)."""
+        if self.world == 2:
+            return {"name": "shapes", "version": VERSION, "resolution": self.resolution}
+        return {"name": "shapes", "version": VERSION_V3, "world": 3, "resolution": self.resolution}
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
         """Render one image per (prompt, seed).
@@ -133,25 +143,33 @@ class ShapesGenerator:
                 lengths differ.
         """
         prompts, seeds = check_requests(prompts, seeds)
-        return render_prompts(prompts, seeds, self.resolution, self.resolution)
+        return render_prompts(prompts, seeds, self.resolution, self.resolution, self.world)
 
     def scene_keys(self, prompts: Sequence[str]) -> list[SceneKey]:
         """What each prompt draws: prompts with equal keys render equal images for one seed.
 
-        An image depends on its prompt only through the parsed :class:`SceneSpec` (unknown words
-        change nothing; the key is the spec as a tuple), so the reward backend generates and
-        scores each (spec, seed) once.
+        In world 2 an image depends on its prompt only through the parsed :class:`SceneSpec`
+        (unknown words change nothing; the key is the spec as a tuple); in world 3 the key also
+        holds the prompt's conditioning numbers. The reward backend generates and scores each
+        (key, seed) once.
 
         >>> gen = ShapesGenerator()
         >>> a, b = gen.scene_keys(["a red circle", "red circle, trending on artstation"])
         >>> a == b
         True
         """
-        return [scene_key(p) for p in check_texts(prompts)]
+        if self.world == 2:
+            return [scene_key(p) for p in check_texts(prompts)]
+        return [condition(p).key() for p in check_texts(prompts)]
+
+
+def world3(resolution: int = 64) -> ShapesGenerator:
+    """The shapes world v3 generator (the ``shapes-v3`` preset)."""
+    return ShapesGenerator(resolution, world=3)
 
 
 def render_prompts(
-    prompts: Sequence[str], seeds: Sequence[int], height: int, width: int
+    prompts: Sequence[str], seeds: Sequence[int], height: int, width: int, world: int = 2
 ) -> np.ndarray:
     """Render checked prompts (see :class:`ShapesGenerator`; no input checks here).
 
@@ -166,10 +184,10 @@ def render_prompts(
         out = np.empty((n, height, width, 3), dtype=np.uint8)
         for a in range(0, n, chunk):
             out[a : a + chunk] = render_prompts(
-                prompts[a : a + chunk], seeds[a : a + chunk], height, width
+                prompts[a : a + chunk], seeds[a : a + chunk], height, width, world
             )
         return out
-    p = params.resolve(prompts, seeds, float(min(height, width)))
+    p = params.resolve(prompts, seeds, float(min(height, width)), world)
     out = np.empty((n, height, width, 3), dtype=np.uint8)
     source, grid = plan_windows(p, height, width)
     _render_grid(p, source, grid, out)

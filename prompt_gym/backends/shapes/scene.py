@@ -205,7 +205,7 @@ def parse_prompt(text: str) -> SceneSpec:
     styles: set[str] = set()
     for j, (kind, value, _) in enumerate(items):
         if kind == "colour":
-            if _is_background_colour(items, j):
+            if is_background_colour(items, j):
                 background = background or value
             else:
                 colour = colour or value
@@ -262,7 +262,7 @@ def scene_key(text: str) -> SceneKey:
     )
 
 
-def _is_background_colour(items: list[tuple[str, object, int]], j: int) -> bool:
+def is_background_colour(items: list[tuple[str, object, int]], j: int) -> bool:
     """Whether the colour at ``items[j]`` names the background (see the module rules)."""
     nxt = items[j + 1] if j + 1 < len(items) else None
     if nxt is not None and nxt[0] == "background_noun":

@@ -56,6 +56,7 @@ import numpy as np
 
 from prompt_gym.backends.shapes import aesthetic as _aesthetic
 from prompt_gym.backends.shapes import vocab
+from prompt_gym.backends.shapes.conditioning import condition
 from prompt_gym.backends.shapes.features import (
     GROUPS,
     N_FEATURES,
@@ -67,12 +68,15 @@ from prompt_gym.backends.shapes.features import (
 )
 from prompt_gym.backends.shapes.hashing import uniforms
 from prompt_gym.backends.shapes.ops import einsum
-from prompt_gym.backends.shapes.render import render_specs
+from prompt_gym.backends.shapes.params import WORLDS
+from prompt_gym.backends.shapes.render import render_prompts, render_specs
 from prompt_gym.backends.shapes.scene import SceneSpec, parse_prompt
 from prompt_gym.backends.validation import check_texts
 
 VERSION = "2"
 """Part of every cache key. 2: the aesthetic from the features pass, spreads from centred values."""
+VERSION_V3 = "3"
+"""The version of a world-3 scorer (texts embed as renders of the text itself)."""
 #: Relative weight of each embedding group (each divided by the square root of its size).
 GROUP_WEIGHTS: dict[str, float] = {
     "background": 1.0,
@@ -190,14 +194,25 @@ class ShapesScorer:
         shared: Share ``c**2`` carried by a direction common to both modalities; the rest,
             ``1 - content - shared``, is the modality's own direction.
         cache_size: Text embeddings kept (per parsed spec).
+        world: Shapes-world version the text embeddings render in: 2 (a text embeds as its
+            parsed spec's canonical renders) or 3 (as renders of the text itself, so every word
+            counts, :mod:`.conditioning`). Image embeddings are the same in both.
 
     Raises:
         ValueError: On an out-of-range argument.
     """
 
     def __init__(
-        self, n_views: int = 4, content: float = 0.30, shared: float = 0.07, cache_size: int = 4096
+        self,
+        n_views: int = 4,
+        content: float = 0.30,
+        shared: float = 0.07,
+        cache_size: int = 4096,
+        world: int = 2,
     ) -> None:
+        if world not in WORLDS:
+            raise ValueError(f"world must be one of {WORLDS}, got {world!r}")
+        self.world = int(world)
         if not 1 <= int(n_views) <= len(CANONICAL_SEEDS):
             raise ValueError(f"n_views must be in [1, {len(CANONICAL_SEEDS)}], got {n_views}")
         if not (float(content) > 0.0 and float(shared) >= 0.0 and content + shared <= 1.0):
@@ -214,17 +229,20 @@ class ShapesScorer:
         self._a = np.sqrt(self.content)
         self._b = np.sqrt(1.0 - self.content - self.shared)
         self._c = np.sqrt(self.shared)
-        self._text_cache: OrderedDict[SceneSpec, np.ndarray] = OrderedDict()
+        self._text_cache: OrderedDict[object, np.ndarray] = OrderedDict()
 
     def config(self) -> dict[str, Any]:
         """Every parameter that changes a score."""
-        return {
+        config = {
             "name": "shapes",
             "version": VERSION,
             "n_views": self.n_views,
             "content": self.content,
             "shared": self.shared,
         }
+        if self.world == 3:
+            config.update(version=VERSION_V3, world=3)
+        return config
 
     # ------------------------------------------------------------------------------ embeddings
 
@@ -254,13 +272,20 @@ class ShapesScorer:
         return self._pack(self._content(thumbnail(images)), 0)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        """``N`` strings -> ``float32 (N, dim)`` unit vectors (cached per parsed spec)."""
+        """``N`` strings -> ``float32 (N, dim)`` unit vectors (cached per parsed spec in world 2,
+        per conditioning in world 3)."""
         texts = check_texts(texts, "text")
-        specs = [parse_prompt(t) for t in texts]
+        if self.world == 2:
+            specs: list[object] = [parse_prompt(t) for t in texts]
+            prompt_of = {s: s.to_prompt() for s in specs}
+        else:
+            specs = [condition(t).key() for t in texts]
+            prompt_of = dict(zip(specs, texts, strict=True))
         missing = list(dict.fromkeys(s for s in specs if s not in self._text_cache))
         if missing:
             seeds = list(CANONICAL_SEEDS[: self.n_views])
-            views = render_specs([s for s in missing for _ in seeds], seeds * len(missing), 64, 64)
+            prompts = [prompt_of[s] for s in missing for _ in seeds]
+            views = render_prompts(prompts, seeds * len(missing), 64, 64, self.world)
             content = self._content(thumbnail(views)).reshape(len(missing), self.n_views, -1)
             mean = content.mean(axis=1)
             mean /= np.maximum(np.sqrt((mean * mean).sum(axis=1, keepdims=True)), 1e-12)
@@ -296,3 +321,8 @@ class ShapesScorer:
             return np.zeros((0, self.dim), np.float32), lambda: empty
         content, stats = self._content_and_stats(thumbnail(images))
         return self._pack(content, 0), lru_cache(maxsize=1)(partial(_aesthetic.score_stats, stats))
+
+
+def world3(**kwargs: Any) -> ShapesScorer:
+    """The shapes world v3 scorer (the ``shapes-v3`` preset)."""
+    return ShapesScorer(world=3, **kwargs)

@@ -66,7 +66,9 @@ def random_spec(level: str, u: np.ndarray) -> SceneSpec:
     return SceneSpec(shape, colour, background, size, position, count, styles)
 
 
-def make_targets(level: str, n: int, seed: int, resolution: int = 64) -> list[Target]:
+def make_targets(
+    level: str, n: int, seed: int, resolution: int = 64, world: int = 2
+) -> list[Target]:
     """Generate ``n`` targets of a difficulty level.
 
     Args:
@@ -74,6 +76,7 @@ def make_targets(level: str, n: int, seed: int, resolution: int = 64) -> list[Ta
         n: Number of targets (non-negative).
         seed: Set seed; the same ``(level, seed)`` always gives the same targets.
         resolution: Image side in pixels.
+        world: Shapes-world version the targets are rendered in (their captions, rendered).
 
     Raises:
         ValueError: On an unknown level, a negative ``n`` or a negative ``seed``.
@@ -90,14 +93,14 @@ def make_targets(level: str, n: int, seed: int, resolution: int = 64) -> list[Ta
     specs = [random_spec(level, row) for row in u]
     image_seeds = [int(x * 2**62) for x in u[:, _N_FIELDS]]
     prompts = [s.to_prompt() for s in specs]
-    images = ShapesGenerator(resolution).generate(prompts, image_seeds)
+    images = ShapesGenerator(resolution, world).generate(prompts, image_seeds)
     return [
         Target(
             image=images[i],
             spec=specs[i],
             caption=prompts[i],
             target_id=f"{level}-{seed}-{i}",
-            extra={"image_seed": image_seeds[i], "level": level},
+            extra={"image_seed": image_seeds[i], "level": level, "world": world},
         )
         for i in range(n)
     ]
