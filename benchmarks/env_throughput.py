@@ -5,8 +5,8 @@
 Random valid actions (uniform over the action mask). Columns: the single env, the native vector
 env at 16 / 64 / 256 envs and ``SyncVectorEnv`` at 64 (all on the id's shared backend, so later
 columns get cache hits from earlier ones), then the native vector env at 64 envs on a backend of
-its own with empty caches, in one process and with ``--workers`` processes (default 2:
-``make_backend("shapes", workers=2)``). Vector figures count sub-env steps.
+its own with empty caches (the id's preset, ``shapes`` or ``shapes-v3``), in one process and
+with ``--workers`` processes (default 2: ``make_backend(preset, workers=2)``). Vector figures count sub-env steps.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import gymnasium as gym
 
 import prompt_gym
 from prompt_gym.backends import make_backend
@@ -44,7 +46,8 @@ def main() -> int:
         row["SyncVectorEnv 64"] = env_steps_per_s(env_id, 64, mode="sync")
         for workers, col in fresh.items():
             if env_id != "CartPole-v1":
-                backend = make_backend("shapes", workers=workers)  # empty caches
+                preset = gym.spec(env_id).kwargs["backend"]  # shapes or shapes-v3
+                backend = make_backend(preset, workers=workers)  # empty caches
                 row[col] = env_steps_per_s(env_id, 64, backend=backend)
                 backend.close()
         rows.append(row)

@@ -47,7 +47,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Print backend and env throughput for the shapes world (a quick version of benchmarks/)."""
+    """Run a benchmark suite (``--suite``), or print backend and env throughput."""
+    if args.suite is not None or args.quick:
+        from pathlib import Path
+
+        from prompt_gym.bench.suite import run_suite
+
+        name = "shapes-quick" if args.quick else args.suite
+        out = Path(args.out or f"suite-{name}")
+        run_suite(name, out, args.seeds, args.tasks)
+        return 0
     from prompt_gym.throughput import backend_throughput, env_steps_per_s
 
     rows = backend_throughput(args.backend, tuple(args.batch_sizes), repeats=3)
@@ -85,7 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "list", help="registered ids, backends, presets, reward configs, agents"
     ).set_defaults(fn=cmd_list)
-    bench = sub.add_parser("bench", help="quick throughput figures")
+    bench = sub.add_parser("bench", help="the benchmark suite (--suite), or throughput figures")
+    bench.add_argument(
+        "--suite", help="run this suite (shapes, shapes-quick) and write its outputs"
+    )
+    bench.add_argument("--quick", action="store_true", help="the shapes-quick suite")
+    bench.add_argument("--seeds", type=int, default=3, help="suite runs per agent and task")
+    bench.add_argument("--tasks", nargs="+", help="only these tasks of the suite")
+    bench.add_argument("--out", help="suite output folder (default suite-NAME)")
     bench.add_argument("--backend", default="shapes")
     bench.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256])
     bench.add_argument("--json", help="also write the figures to this JSON file")

@@ -147,3 +147,10 @@ def test_quick_suite_runs_end_to_end(tmp_path):
     rows = {r["agent"]: r for r in hard["agents"]}
     assert rows["greedy"]["iqm"] > rows["random"]["iqm"] + 0.3
     assert hard["separated"]  # at least two agents apart
+
+
+def test_cli_bench_suite_rejects_an_unknown_suite_in_one_line(capsys):
+    from prompt_gym.cli import main
+
+    assert main(["bench", "--suite", "nope"]) == 2
+    assert "unknown suite" in capsys.readouterr().err

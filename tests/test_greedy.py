@@ -35,7 +35,7 @@ def random_returns(env_id: str, seeds: list[int]) -> list[float]:
 
 @pytest.mark.parametrize("env_id", SHAPES_IDS)
 def test_greedy_beats_random_on_every_shapes_id(env_id):
-    assert len(SHAPES_IDS) == 3
+    assert len(SHAPES_IDS) == 9  # three v0 ids, six v1 ids
     seeds = list(range(100, 100 + EPISODES))
     episodes = greedy.evaluate(env_id, EPISODES, seed=100, batch=EPISODES)
     ours = np.array([e.ret for e in episodes])

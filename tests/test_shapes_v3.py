@@ -234,3 +234,15 @@ def test_seed_noise_is_larger_for_an_underspecified_prompt(v3):
         return float(sims[np.triu_indices(16, 1)].std())
 
     assert spread("sphere") > spread("a red sphere") > 0
+
+
+def test_v3_with_worker_processes_equals_in_process():
+    prompts = [f"a red sphere on a blue background, {w}" for w in ("8k", "vivid", "the", "x")] * 16
+    seeds = list(range(64))
+    here, split = make_backend("shapes-v3"), make_backend("shapes-v3", workers=2)
+    try:
+        a, b = here.score(prompts, seeds), split.score(prompts, seeds)
+        assert np.array_equal(a.image_embeds, b.image_embeds)
+        assert np.array_equal(a.aesthetic, b.aesthetic)
+    finally:
+        split.close()
