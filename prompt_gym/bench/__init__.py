@@ -10,7 +10,9 @@
   (:func:`diagnostics`) expose constant policies that a score alone would hide.
 
 The episode side of the protocol (held-out data, fresh image seeds, counted queries) is
-:mod:`prompt_gym.bench.protocol`. scipy is imported lazily, inside the functions.
+:mod:`prompt_gym.bench.protocol`; the agents of the benchmark are :mod:`.contestants`, the suite
+that runs them on every tier :mod:`.suite`, its outputs :mod:`.report`. scipy is imported lazily,
+inside the functions.
 """
 
 from prompt_gym.bench.diagnostics import (
