@@ -211,6 +211,22 @@ def load_policy(path: str | Path) -> tuple[Any, str, Any]:
     return policy, name, run_args
 
 
+def fresh_seed_scores(
+    episodes: list[Any], env_id: str, env_kwargs: dict[str, Any]
+) -> dict[str, float]:
+    """The protocol's score of the final prompts on fresh image seeds (see prompt_gym.bench)."""
+    from prompt_gym.agents import common
+    from prompt_gym.bench.protocol import EVAL_IMAGES, FreshScorer, final_prompts
+
+    scorer = FreshScorer(env_id, env_kwargs, share_backend=True)
+    fresh = scorer.score(final_prompts(episodes, env_id, None))
+    return {
+        "fresh_mean": float(fresh.mean()),
+        "fresh_ci95": common.ci95(fresh),
+        "fresh_images": EVAL_IMAGES,
+    }
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Deterministic evaluation episodes of a checkpoint or a baseline; print (and save) the numbers."""
     from prompt_gym.agents import common
@@ -261,10 +277,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "split": split,
         **common.summarize(episodes, env_id),
+        **fresh_seed_scores(episodes, env_id, env_kwargs),
     }
     where = f", {split} split" if split else ""
     print(
         f"{name} on {env_id}: mean return {result['mean_return']:.4f} +- {result['ci95']:.4f} (95% CI, {result['episodes']} episodes{where})"
+    )
+    print(
+        f"  fresh-seed score: {result['fresh_mean']:.4f} +- {result['fresh_ci95']:.4f} (each final "
+        f"prompt on {result['fresh_images']} image seeds no env draws)"
     )
     for key in ("mean_final_similarity", "mean_relevance", "mean_aesthetic", "mean_prompt_length"):
         if key in result:

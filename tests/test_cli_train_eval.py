@@ -280,3 +280,14 @@ def test_eval_greedy_beats_random_from_the_cli(tmp_path, capsys, env_id, split):
                           "--seed", "3")  # fmt: skip
         assert train["split"] == "train"
         assert sources != [ex["source"] for ex in train["examples"]]
+
+
+def test_eval_reports_the_fresh_seed_score_below_the_seed_greedy_fitted(tmp_path, capsys):
+    """Greedy chooses every word on the episode's one image seed; on fresh seeds it scores less."""
+    argv = ["--env", "ImageInversion-Shapes-Hard-v1", "--episodes", "16"]
+    greedy = eval_json(tmp_path, "--agent", "greedy", *argv)
+    rnd = eval_json(tmp_path, "--agent", "random", *argv)
+    assert "fresh-seed score" in capsys.readouterr().out
+    assert greedy["fresh_images"] == 4
+    assert greedy["fresh_mean"] < greedy["mean_final_similarity"] - 0.01
+    assert greedy["fresh_mean"] > rnd["fresh_mean"] + greedy["fresh_ci95"]

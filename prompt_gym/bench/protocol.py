@@ -125,16 +125,22 @@ class FreshScorer:
         env_id: The evaluated id.
         env_kwargs: The evaluation env's keyword arguments (held-out data included).
         num_images: Fresh images per prompt.
+        share_backend: Score on the env's own (shared) backend instead of a new one: for a
+            caller that counts no queries, and so that a real backend is not loaded twice.
     """
 
     def __init__(
-        self, env_id: str, env_kwargs: dict[str, Any], num_images: int = EVAL_IMAGES
+        self,
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        num_images: int = EVAL_IMAGES,
+        share_backend: bool = False,
     ) -> None:
         env = gym.make(env_id, **env_kwargs)
         core = env.unwrapped.core
         self.family = family(env_id)
         self.num_images = num_images
-        self.backend = make_backend(core.backend.name)
+        self.backend = core.backend if share_backend else make_backend(core.backend.name)
         if self.family == "ImageInversion":
             self.targets: dict[str, Target] = {
                 core.targets[i].target_id: core.targets[i] for i in range(len(core.targets))
