@@ -60,7 +60,8 @@ OUT = Path(__file__).parent / "out"
 EVAL_SEED, EVAL_EPISODES = 10_000, 64
 HEADLINE = ("reinforce", "ImageInversion-Shapes-v0")
 TOKENS_ID = "PromptRewriteTokens-Shapes-v0"
-SHAPES_IDS = [i for i in prompt_gym.ENV_IDS if "-Shapes-" in i]
+SHAPES_IDS = [i for i in prompt_gym.ENV_IDS if "-Shapes-" in i and i.endswith("-v0")]
+"""The v0 ids (world v2); the -v1 tiers are measured by benchmarks/suite.py."""
 PEZ_NOTE = (
     "needs a differentiable scorer (tiny or real open_clip backends): N/A on the shapes world"
 )

@@ -59,26 +59,22 @@ ENV_IDS: list[str] = []
 def register_envs() -> list[str]:
     """Register every id (idempotent) and return them."""
     for family, (module, stem) in FAMILIES.items():
-        for variant, backend in (("", REAL_DEFAULT_BACKENDS[family]), ("-Shapes", "shapes")):
-            env_id = f"{family}{variant}-{VERSION}"
+        ids = [
+            (f"{family}{variant}-{VERSION}", {"backend": backend})
+            for variant, backend in (("", REAL_DEFAULT_BACKENDS[family]), ("-Shapes", "shapes"))
+        ]
+        ids += [
+            (f"{family}-Shapes{tier}-v1", {"backend": SHAPES_V3, **kwargs})
+            for tier, kwargs in TIERS[family].items()
+        ]
+        for env_id, kwargs in ids:
             if env_id not in gym.registry:
                 gym.register(
                     id=env_id,
                     entry_point=f"{module}:{stem}Env",
                     vector_entry_point=f"{module}:{stem}VectorEnv",
-                    nondeterministic=backend != "shapes",
-                    kwargs={"backend": backend},
-                )
-            if env_id not in ENV_IDS:
-                ENV_IDS.append(env_id)
-        for tier, kwargs in TIERS[family].items():
-            env_id = f"{family}-Shapes{tier}-v1"
-            if env_id not in gym.registry:
-                gym.register(
-                    id=env_id,
-                    entry_point=f"{module}:{stem}Env",
-                    vector_entry_point=f"{module}:{stem}VectorEnv",
-                    kwargs={"backend": SHAPES_V3, **kwargs},
+                    nondeterministic=not str(kwargs["backend"]).startswith("shapes"),
+                    kwargs=kwargs,
                 )
             if env_id not in ENV_IDS:
                 ENV_IDS.append(env_id)
