@@ -179,12 +179,10 @@ def _binding(index: int, anchors: list[int], unbound: float) -> float:
 
 
 @lru_cache(maxsize=65536)
-def _word_noise(word: str, index: int) -> np.ndarray:
+def _word_noise(word: str, index: int) -> tuple[float, ...]:
     """Eight uniforms in ``[0, 1)`` from a hash of ``word`` and its index in the prompt."""
     key = f"{word}|{index}".encode("utf-8", "surrogatepass")
-    u = uniforms([zlib.crc32(key)], 8)[0]
-    u.setflags(write=False)
-    return u
+    return tuple(uniforms([zlib.crc32(key)], 8)[0].tolist())
 
 
 @lru_cache(maxsize=65536)
@@ -207,7 +205,7 @@ def condition(text: str) -> Conditioning:
     style_strength: dict[str, float] = {}
     size_s = position_s = None
     hue, dx, dy, scale = 0.0, 0.0, 0.0, 1.0
-    tint = np.zeros(3)
+    tint = [0.0, 0.0, 0.0]
     for j, (kind, value, i) in enumerate(items):
         s = strength(i, n_words)
         if kind == "colour":
@@ -227,7 +225,7 @@ def condition(text: str) -> Conditioning:
             hue += (2.0 * u[0] - 1.0) * HUE_AMP * amp
             dx += (2.0 * u[1] - 1.0) * SHIFT_AMP * amp
             dy += (2.0 * u[2] - 1.0) * SHIFT_AMP * amp
-            tint += (2.0 * u[3:6] - 1.0) * TINT_AMP * amp
+            tint = [t + (2.0 * x - 1.0) * TINT_AMP * amp for t, x in zip(tint, u[3:6], strict=True)]
             scale *= 1.0 + (2.0 * u[6] - 1.0) * SCALE_AMP * amp
     styles = tuple(name for name in spec.styles if style_strength.get(name, 1.0) >= STYLE_FLOOR)
     fg_shift, colour_s = _bleed(object_colours)
@@ -239,7 +237,9 @@ def condition(text: str) -> Conditioning:
         size_strength=1.0 if size_s is None or spec.size is None else size_s,
         position_strength=1.0 if position_s is None or spec.position is None else position_s,
         fg_shift=_rounded(fg_shift),
-        bg_shift=_rounded(bg_shift + np.array([_squash(t, TINT_LIMIT) for t in tint])),
+        bg_shift=_rounded(
+            [b + _squash(t, TINT_LIMIT) for b, t in zip(bg_shift, tint, strict=True)]
+        ),
         hue=_squash(hue, HUE_LIMIT),
         offset=(_squash(dx, SHIFT_LIMIT), _squash(dy, SHIFT_LIMIT)),
         scale=round(math.exp(_squash(math.log(scale), SCALE_LIMIT)), 12),
@@ -251,22 +251,23 @@ def _squash(x: float, limit: float) -> float:
     return round(limit * math.tanh(x / limit), 12)
 
 
-def _bleed(colours: list[tuple[str, float]]) -> tuple[np.ndarray, float]:
+def _bleed(colours: list[tuple[str, float]]) -> tuple[list[float], float]:
     """RGB shift of the later colours bleeding into the first, and the first one's strength."""
     if not colours:
-        return np.zeros(3), 1.0
+        return [0.0, 0.0, 0.0], 1.0
     first_name, first_s = colours[0]
-    first = np.array(vocab.COLOURS[first_name])
-    shift = np.zeros(3)
+    first = vocab.COLOURS[first_name]
+    shift = [0.0, 0.0, 0.0]
     for name, s in colours[1:]:
         if name != first_name:
-            shift += BLEED * s * (np.array(vocab.COLOURS[name]) - first)
+            other = vocab.COLOURS[name]
+            shift = [v + BLEED * s * (o - f) for v, o, f in zip(shift, other, first, strict=True)]
     return shift, round(first_s, 12)
 
 
-def _rounded(v: np.ndarray) -> tuple[float, float, float]:
+def _rounded(v: list[float]) -> tuple[float, float, float]:
     """Rounded so that equal sums reached in another order give equal keys."""
-    return (round(float(v[0]), 12), round(float(v[1]), 12), round(float(v[2]), 12))
+    return (round(v[0], 12), round(v[1], 12), round(v[2], 12))
 
 
 def hue_rotate(rgb: np.ndarray, angle: np.ndarray) -> np.ndarray:
