@@ -9,28 +9,28 @@ names) and adds a :class:`Conditioning`: continuous numbers the renderer applies
 
 Every token matters
     A word the vocabulary does not know perturbs the render deterministically: a hash of the word
-    and its place in the prompt drives a small hue rotation of the object colour, a shift of the group, a background tint
-    and a size change (:data:`HUE_AMP`, :data:`SHIFT_AMP`, :data:`TINT_AMP`, :data:`SCALE_AMP`,
-    each scaled by the word's strength; the totals saturate, :data:`HUE_LIMIT`). More
+    and its place in the prompt drives a small hue rotation of the object colour, a shift of the
+    group, a background tint and a size change (:data:`HUE_AMP`, :data:`SHIFT_AMP`,
+    :data:`TINT_AMP`, :data:`SCALE_AMP`, each scaled by the word's strength; the totals saturate
+    at :data:`HUE_LIMIT`, :data:`SHIFT_LIMIT`, :data:`TINT_LIMIT`, :data:`SCALE_LIMIT`). More
     words perturb more; stop words ("the", "of") and junk tags ("8k", "trending on artstation")
     cost similarity.
 
 Concept dilution
     Each word has a strength, in the spirit of cross-attention weights normalised over the
     tokens: ``s(i, L) = min(1, sqrt(FREE_WORDS / L)) / (1 + POSITION_DECAY * max(0, i - FREE_WORDS))``
-    for word ``i`` (0-based) of an ``L``-word prompt: a prompt of up to 16 words is at full
-    strength, a longer one is diluted as a whole and its late words more. An attribute is rendered at its strength: the object
-    colour mixes from the seed's own colour towards the named one, the background from the
-    plain off-white, the size from the default size, the position from a seed-jittered centre
-    (whose jitter grows as the position word weakens). A style whose strength falls under
-    :data:`STYLE_FLOOR` is not drawn at all. Padding costs and early words weigh more.
+    for word ``i`` (0-based) of an ``L``-word prompt: a prompt of up to 16 words (every canonical
+    caption) is at full strength, a longer one is diluted as a whole and its late words more. An
+    attribute is rendered at its strength: the object colour mixes from mid grey towards the
+    named one, the background from the plain off-white, the size from the default size, the
+    position from the centre. A style whose strength falls under :data:`STYLE_FLOOR` is not drawn
+    at all. Padding costs, and past 16 words early words weigh more.
 
 Binding and order
     A colour binds to what it stands next to: its strength falls with its distance in words to
     the nearest shape word (object colours) or to "background" / "on" (background colours), by
     ``1 / (1 + BIND_DECAY * d)`` (one more word when the colour follows its noun); an unbound
-    colour (no shape word in the prompt) keeps
-    :data:`UNBOUND`. A second object (or background) colour word is not ignored: it bleeds into
+    colour (no shape word in the prompt) keeps :data:`UNBOUND`. A second object (or background) colour word is not ignored: it bleeds into
     the first with weight ``BLEED * s``. So "a red sphere on a blue background" and "a blue
     sphere on a red background" differ, "red blue sphere" is purple-ish, and some words only help
     together.
@@ -68,6 +68,7 @@ from prompt_gym.backends.shapes.scene import (
     is_background_colour,
     match_phrases,
     parse_prompt,
+    spec_key,
     tokenize,
 )
 
@@ -86,6 +87,12 @@ STYLE_FLOOR = 0.4
 """A style whose strength is below this is not drawn."""
 HUE_AMP = 0.5
 """Largest hue rotation of the object colour by one unknown word, in radians."""
+SHIFT_AMP = 0.07
+"""Largest shift of the group by one unknown word, as a fraction of the image side."""
+TINT_AMP = 0.08
+"""Largest background tint (per RGB channel) by one unknown word."""
+SCALE_AMP = 0.12
+"""Largest relative size change by one unknown word."""
 HUE_LIMIT = math.pi / 2
 SHIFT_LIMIT = 0.15
 TINT_LIMIT = 0.15
@@ -93,15 +100,9 @@ SCALE_LIMIT = math.log(1.3)
 """Totals of the unknown-word perturbations saturate at these (``limit * tanh(x / limit)``), so
 piling on words never brings a render back: hue in radians, shift and tint as above, scale as a
 log factor."""
-SHIFT_AMP = 0.07
-"""Largest shift of the group by one unknown word, as a fraction of the image side."""
-TINT_AMP = 0.08
-"""Largest background tint (per RGB channel) by one unknown word."""
-SCALE_AMP = 0.12
-"""Largest relative size change by one unknown word."""
 COLOUR_JITTER = 0.05
 """Half-range of the seed's per-channel colour jitter in world v3."""
-N_VALUES = 12
+N_VALUES = 14
 """Length of :meth:`Conditioning.vector`."""
 
 
@@ -144,13 +145,12 @@ class Conditioning:
             *self.bg_shift,
             self.hue,
             self.scale,
+            *self.offset,
         )
 
     def key(self) -> tuple[object, ...]:
         """Equal keys render equal images for one seed (the spec's fields and every number)."""
-        s = self.spec
-        fields = (s.shape, s.colour, s.background, s.size, s.position, s.count, s.styles)
-        return (*fields, *self.vector(), *self.offset)
+        return (*spec_key(self.spec), *self.vector())
 
 
 def strength(index: int, n_words: int) -> float:

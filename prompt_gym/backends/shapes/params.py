@@ -30,7 +30,13 @@ from prompt_gym.backends.shapes import vocab
 from prompt_gym.backends.shapes.conditioning import COLOUR_JITTER, condition, hue_rotate
 from prompt_gym.backends.shapes.hashing import uniforms
 from prompt_gym.backends.shapes.ops import clip
-from prompt_gym.backends.shapes.scene import SceneKey, SceneSpec, parse_prompt, scene_key
+from prompt_gym.backends.shapes.scene import (
+    SceneKey,
+    SceneSpec,
+    parse_prompt,
+    scene_key,
+    spec_key,
+)
 
 #: Style name -> bit in :attr:`SceneParams.flags`.
 STYLE_BIT: dict[str, int] = {name: 1 << i for i, name in enumerate(vocab.STYLES)}
@@ -320,8 +326,7 @@ def spec_v3(prompt: str) -> SceneSpec:
 @lru_cache(maxsize=65536)
 def spec_key_v3(prompt: str) -> SceneKey:
     """:func:`spec_v3` as a tuple of its fields (the plan row of a v3 prompt)."""
-    s = condition(prompt).spec
-    return (s.shape, s.colour, s.background, s.size, s.position, s.count, s.styles)
+    return spec_key(condition(prompt).spec)
 
 
 PLANS = PlanTable()
@@ -345,7 +350,7 @@ def resolve(
     u = uniforms(seeds, N_FIELDS)
     table = PLANS if world == 2 else PLANS_V3
     st, sh, col, _, _ = table.gather(prompts, u)
-    cond = None if world == 2 else np.array([_conditioning_row(p) for p in prompts])
+    cond = None if world == 2 else np.array([condition(p).vector() for p in prompts])
     if cond is None:
         fg = clip(col[:, :3] + 0.07 * (u[:, U_R : U_B + 1] - 0.5), 0.0, 1.0)
         bg = clip(col[:, 3:] * (0.98 + 0.04 * u[:, [U_BG]]), 0.0, 1.0)
@@ -406,13 +411,6 @@ def resolve(
         flags=flags,
         u=u,
     )
-
-
-@lru_cache(maxsize=65536)
-def _conditioning_row(prompt: str) -> tuple[float, ...]:
-    """The conditioning numbers of ``prompt`` (vector, then offset): 14 floats."""
-    c = condition(prompt)
-    return (*c.vector(), *c.offset)
 
 
 def _conditioned_colours(

@@ -250,7 +250,11 @@ def scene_key(text: str) -> SceneKey:
     >>> scene_key("a red circle") == scene_key("red circle, 8k")
     True
     """
-    spec = parse_prompt(text)
+    return spec_key(parse_prompt(text))
+
+
+def spec_key(spec: SceneSpec) -> SceneKey:
+    """A spec's fields as a plain tuple (see :data:`SceneKey`)."""
     return (
         spec.shape,
         spec.colour,

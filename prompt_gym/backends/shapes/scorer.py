@@ -275,16 +275,13 @@ class ShapesScorer:
         """``N`` strings -> ``float32 (N, dim)`` unit vectors (cached per parsed spec in world 2,
         per conditioning in world 3)."""
         texts = check_texts(texts, "text")
-        if self.world == 2:
-            specs: list[object] = [parse_prompt(t) for t in texts]
-            prompt_of = {s: s.to_prompt() for s in specs}
-        else:
-            specs = [condition(t).key() for t in texts]
-            prompt_of = dict(zip(specs, texts, strict=True))
-        missing = list(dict.fromkeys(s for s in specs if s not in self._text_cache))
+        # a text renders like every text of its key (in world 2 its spec), so one stands for all
+        key = parse_prompt if self.world == 2 else (lambda t: condition(t).key())
+        specs = [key(t) for t in texts]
+        missing = {s: t for s, t in zip(specs, texts, strict=True) if s not in self._text_cache}
         if missing:
             seeds = list(CANONICAL_SEEDS[: self.n_views])
-            prompts = [prompt_of[s] for s in missing for _ in seeds]
+            prompts = [t for t in missing.values() for _ in seeds]
             views = render_prompts(prompts, seeds * len(missing), 64, 64, self.world)
             content = self._content(thumbnail(views)).reshape(len(missing), self.n_views, -1)
             mean = content.mean(axis=1)
