@@ -197,11 +197,13 @@ class ImageInversionCore(EnvCore):
         words = caption_words(captions)
         if self.prompt_space == "caption-words":
             words = self._caption_word_space(target, words)
-        for extra in range(1, EXTRA_CAPTION_ROUNDS + 1):  # too few words: caption some more
-            if len(words) >= self.n_tokens or self.prompt_space == "caption-words":
-                break
-            captions += self.backend.caption([target], self.n_captions, caption_seed + extra)[0]
-            words = caption_words(captions)
+        else:
+            for extra in range(1, EXTRA_CAPTION_ROUNDS + 1):  # too few words: caption some more
+                if len(words) >= self.n_tokens:
+                    break
+                more = self.backend.caption([target], self.n_captions, caption_seed + extra)[0]
+                captions += more
+                words = caption_words(captions)
         if not words:
             return target_embed, captions, [], np.zeros((0, self.backend.dim), np.float32)
         sims = self.backend.embed_texts(words) @ target_embed

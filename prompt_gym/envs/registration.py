@@ -40,11 +40,12 @@ REAL_DEFAULT_BACKENDS: dict[str, str] = {
 
 VERSION = "v0"
 SHAPES_V3 = "shapes-v3"
+_MEDIUM: dict[str, object] = {"level": "background", "n_tokens": 12}
 TIERS: dict[str, dict[str, dict[str, object]]] = {
     "ImageInversion": {
-        "": {"level": "background", "n_tokens": 12},
+        "": _MEDIUM,
         "-Easy": {"level": "objects", "n_tokens": 8},
-        "-Medium": {"level": "background", "n_tokens": 12},
+        "-Medium": _MEDIUM,
         "-Hard": {"level": "style", "n_tokens": 24, "prompt_space": "caption-words"},
     },
     "PromptRewrite": {"": {}},
