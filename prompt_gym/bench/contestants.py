@@ -32,6 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,7 @@ def backend_of(env_id: str) -> Any:
     return shared_backend(gym.spec(env_id).kwargs["backend"])
 
 
+@cache
 def stop_action(env_id: str) -> int | None:
     """The action that ends an episode by the agent's choice (STOP, or EOS)."""
     env = gym.make(env_id)
@@ -147,11 +149,7 @@ def _timed(agent: str, job: Job, body: Callable[[QueryCounter], Entry]) -> Entry
 
 
 def _finals(job: Job, episodes: list[Any]) -> list[FinalPrompt]:
-    finals = final_prompts(episodes, job.env_id, stop_action(job.env_id))
-    return [
-        FinalPrompt(job.first_episode + i, f.prompt, f.key, f.train_score, f.stopped)
-        for i, f in enumerate(finals)
-    ]
+    return final_prompts(episodes, job.env_id, stop_action(job.env_id), job.first_episode)
 
 
 def policy_entry(agent: str, job: Job, policy: Policy) -> Entry:

@@ -187,19 +187,20 @@ class FreshScorer:
 
 
 def final_prompts(
-    episodes: Sequence[Any], env_id: str, stop_action: int | None
+    episodes: Sequence[Any], env_id: str, stop_action: int | None, first_episode: int = 0
 ) -> list[FinalPrompt]:
     """:class:`FinalPrompt` of each evaluation episode (``common.Episode`` objects, in order).
 
     Args:
-        episodes: Episodes whose ``i``-th was reset with ``EVAL_RESET_SEED + i``.
+        episodes: Episodes whose ``i``-th was reset with ``EVAL_RESET_SEED + first_episode + i``.
         env_id: Their env id.
         stop_action: The action that ends an episode by the agent's choice (STOP or EOS), or
             ``None`` when the agent never chooses to stop.
+        first_episode: Protocol index of the first episode (it picks the fresh image seeds).
     """
     inversion = family(env_id) == "ImageInversion"
     out = []
-    for i, e in enumerate(episodes):
+    for i, e in enumerate(episodes, start=first_episode):
         info = e.info
         key = info["target_id"] if inversion else info["source"]
         value = info["similarity"] if inversion else info.get("reward", e.ret)
