@@ -38,7 +38,7 @@ import numpy as np
 from prompt_gym.bench.contestants import CONTESTANTS, Entry, Job, greedy_agent
 from prompt_gym.bench.diagnostics import diagnostics
 from prompt_gym.bench.protocol import FreshScorer, family, held_out_kwargs
-from prompt_gym.bench.stats import Interval, ci_overlap, interval_estimate
+from prompt_gym.bench.stats import Interval, ci_overlap, interval_estimate, normalize
 
 
 @dataclass(frozen=True)
@@ -202,12 +202,11 @@ def run_task(task: Task, seeds: int, logdir: Path, say: Callable[[str], None]) -
         oracle_prompts += prompts
     random_ref = float(np.mean([r.fresh.mean() for r in results if r.agent == "random"]))
     oracle_ref = float(np.mean(np.concatenate(oracle_scores)))
-    span = oracle_ref - random_ref
-    if not span > 0:
+    if not oracle_ref > random_ref:
         raise ValueError(f"{task.name}: the oracle ({oracle_ref}) is not above random")
     for r in results:
-        r.normalized = (r.fresh - random_ref) / span
-        r.train_normalized = (r.train - random_ref) / span
+        r.normalized = normalize(r.fresh, random_ref, oracle_ref)
+        r.train_normalized = normalize(r.train, random_ref, oracle_ref)
     intervals, train_intervals = {}, {}
     for agent in task.agents:
         mine = [r for r in results if r.agent == agent]
