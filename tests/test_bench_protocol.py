@@ -154,3 +154,15 @@ def test_cli_bench_suite_rejects_an_unknown_suite_in_one_line(capsys):
 
     assert main(["bench", "--suite", "nope"]) == 2
     assert "unknown suite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kwargs", [{}, held_out_kwargs(HARD)])
+def test_the_hard_space_has_no_masked_slot_at_reset(kwargs):
+    """Every in-space action is valid at reset (Gymnasium's checker steps a sampled action)."""
+    env = gym.make(HARD, **kwargs)
+    for i in range(64):
+        obs, _ = env.reset(seed=i, options={"target_index": i})
+        assert obs["action_mask"].all()
+        caption = env.unwrapped.core.target.caption.replace(",", "").split()
+        words = env.unwrapped.core.words
+        assert all(words.count(w) >= caption.count(w) for w in caption)  # the caption fits

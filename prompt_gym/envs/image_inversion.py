@@ -21,6 +21,8 @@ PROMPT_SPACES = ("captions", "caption-words")
 """How a target's candidate tokens are chosen (see :class:`ImageInversionEnv`, Arguments)."""
 EXTRA_CAPTION_ROUNDS = 3
 """Extra rounds of ``n_captions`` captions while the captions have fewer than ``n_tokens`` words."""
+FILL_CAPTION_ROUNDS = 16
+"""The same for the ``caption-words`` space, which should fill every slot (no masked slot at reset)."""
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -194,22 +196,27 @@ class ImageInversionCore(EnvCore):
         """Target embedding, captions, the top ``n_tokens`` caption words and their embeddings."""
         target_embed = self.backend.embed_images(target.image[None])[0]
         captions = self.backend.caption([target], self.n_captions, caption_seed)[0]
-        words = caption_words(captions)
-        if self.prompt_space == "caption-words":
-            words = self._caption_word_space(target, words)
-        else:
-            for extra in range(1, EXTRA_CAPTION_ROUNDS + 1):  # too few words: caption some more
-                if len(words) >= self.n_tokens:
-                    break
-                more = self.backend.caption([target], self.n_captions, caption_seed + extra)[0]
-                captions += more
-                words = caption_words(captions)
+        space = self._word_space(target, captions)
+        rounds = EXTRA_CAPTION_ROUNDS if self.prompt_space == "captions" else FILL_CAPTION_ROUNDS
+        for extra in range(1, rounds + 1):  # too few words: caption some more
+            if len(space) >= self.n_tokens:
+                break
+            captions += self.backend.caption([target], self.n_captions, caption_seed + extra)[0]
+            space = self._word_space(target, captions)
+        words = space
         if not words:
             return target_embed, captions, [], np.zeros((0, self.backend.dim), np.float32)
         sims = self.backend.embed_texts(words) @ target_embed
         order = np.argsort(-sims, kind="stable")[: self.n_tokens]
         top = [words[i] for i in order]
         return target_embed, captions, top, self.backend.embed_texts(top)
+
+    def _word_space(self, target: Target, captions: list[str]) -> list[str]:
+        """The candidate words before ranking (see ``prompt_space``)."""
+        words = caption_words(captions)
+        if self.prompt_space == "captions":
+            return words
+        return self._caption_word_space(target, words)
 
     def _caption_word_space(self, target: Target, noisy_words: list[str]) -> list[str]:
         """The target caption's words, repeats kept, then the noisy captions' other words."""
@@ -391,8 +398,9 @@ class ImageInversionEnv(PromptEnv):
     autoresets included, as the paper's per-target learner needs), ``resample_prompt_space``
     (False), ``prompt_space`` (``"captions"``: the ImagePrompt space above;
     ``"caption-words"``: every word of the target's own caption, repeats kept, plus the other
-    words of its noisy captions as distractors, ranked the same way, so the caption itself is
-    reachable when ``n_tokens`` holds it),
+    words of its noisy captions as distractors (captioned again, up to 16 more rounds, until
+    every slot holds a word), ranked the same way, so the caption itself is reachable when
+    ``n_tokens`` holds it),
     ``n_captions`` (5), ``n_tokens`` (8), ``max_tokens`` (``n_tokens``), ``reward_mode``
     (``"delta"``), ``num_images`` (1), ``common_random_numbers`` (True), ``invalid_action``
     (``"raise"`` or ``"penalize"``), ``invalid_penalty`` (-0.1), ``render_mode``
