@@ -42,6 +42,9 @@ def digest(value: Any) -> str:
         elif isinstance(v, (list, tuple)):
             for x in v:
                 feed(x)
+        elif isinstance(v, np.ndarray) and v.dtype == object:
+            h.update(b"O" + str(v.shape).encode())
+            feed(v.ravel().tolist())
         elif isinstance(v, np.ndarray):
             h.update(str(v.dtype).encode() + str(v.shape).encode())
             h.update(np.ascontiguousarray(v).tobytes())
@@ -118,7 +121,15 @@ def backend_batch(preset: str) -> str:
     ]
     result = backend.score(prompts, [0, 1, 2, 3, 4])
     text = backend.embed_texts(["a red circle", "glowing pastel egg"])
-    out = digest([result.image_embeds, np.asarray(result.aesthetic), result.valid, result.prompt_tokens, text])
+    out = digest(
+        [
+            result.image_embeds,
+            np.asarray(result.aesthetic),
+            result.valid,
+            result.prompt_tokens,
+            text,
+        ]
+    )
     backend.close()
     return out
 
