@@ -84,16 +84,10 @@ UNETS = {"sd-turbo": SD21_UNET, "sd15": SD15_UNET}
 def _random_pipeline(backend: str, taesd: bool, device: str) -> Any:
     """The preset's architecture with random weights, built on ``device``."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        AutoencoderTiny,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from prompt_gym.backends.real.tiny import clip_tokenizer
+    from prompt_gym.backends.real.tiny import clip_tokenizer, turbo_pipeline
 
     if backend not in UNETS:
         raise ValueError(
@@ -114,23 +108,7 @@ def _random_pipeline(backend: str, taesd: bool, device: str) -> Any:
                 **TEXT_ENCODERS[backend],
             )
         )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        timestep_spacing="trailing",
-        steps_offset=1,
-    )
-    return StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    return turbo_pipeline(unet, vae, text_encoder, tokenizer)
 
 
 def build(backend: str, taesd: bool, compile: bool, device: str | None) -> tuple[Any, Any, str]:

@@ -27,8 +27,8 @@ def timed(
 ) -> float:
     """Median seconds of one call of ``fn`` (each repeat loops until ``min_seconds`` pass).
 
-    ``fn`` first runs untimed once, and for at least ``warmup_seconds``: enough for what adapts
-    to a workload (the split of a batch between worker processes) to settle.
+    ``fn`` first runs untimed once, and for at least ``warmup_seconds`` (worker processes start
+    on first use, and caches and allocators settle).
     """
     start = time.perf_counter()
     fn()  # warm up
@@ -80,18 +80,18 @@ def backend_throughput(
             b.generator.generate(p, [f() for _ in p])
 
         def score(b: RewardBackend = uncached, p: list[str] = prompts, f=fresh) -> None:
-            _ = b.score(p, [f() for _ in p]).aesthetic  # read every score (the aesthetic is lazy)
+            b.score(p, [f() for _ in p], aesthetic=True)  # every score, the aesthetic included
 
         cached = make_backend(backend, **overrides)
         seeds = list(range(n))
-        _ = cached.score(prompts, seeds).aesthetic  # complete the cached records
+        cached.score(prompts, seeds, aesthetic=True)
         rows.append(
             {
                 "batch": n,
                 "generated_per_s": n / timed(generate, repeats),
                 "scored_per_s": n / timed(score, repeats, warmup_seconds=0.5),
                 "cache_hit_us": 1e6
-                * timed(lambda c=cached, p=prompts, s=seeds: c.score(p, s), repeats)
+                * timed(lambda c=cached, p=prompts, s=seeds: c.score(p, s, aesthetic=True), repeats)
                 / n,
             }
         )

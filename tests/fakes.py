@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from prompt_gym.backends import RewardBackend, Target
+from prompt_gym.backends.protocols import GeneratorBase, ScorerBase
 
 DIM = 8
 
@@ -20,7 +21,7 @@ def _vector(text: str, dim: int = DIM) -> np.ndarray:
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
-class FakeGenerator:
+class FakeGenerator(GeneratorBase):
     """Image = a colour from a hash of (prompt, seed); ``"black"`` gives zeros, ``"nan"`` is flagged."""
 
     def __init__(self, resolution: int = 8) -> None:
@@ -51,7 +52,7 @@ class FakeGenerator:
         return np.array([len(p.split()) + 2 for p in prompts])
 
 
-class FakeScorer:
+class FakeScorer(ScorerBase):
     """Embedding = a hash vector of the image bytes; aesthetic = mean pixel / 25.5."""
 
     dim = DIM
@@ -97,20 +98,41 @@ class FailingInWorkerGenerator(FakeGenerator):
 
 
 class FailingAestheticInWorkerScorer(FakeScorer):
-    """A :class:`FakeScorer` that defers its aesthetic scores, which fail in a worker process."""
+    """A :class:`FakeScorer` whose aesthetic scores fail in any process but the one that made it."""
 
     def __init__(self) -> None:
         self.home = os.getpid()
 
-    def embed_deferring_aesthetic(
-        self, images: np.ndarray
-    ) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
-        def later() -> np.ndarray:
-            if os.getpid() != self.home:
-                raise RuntimeError("aesthetic failed in the worker")
-            return self.aesthetic(images)
+    def aesthetic(self, images: np.ndarray) -> np.ndarray:
+        if os.getpid() != self.home:
+            raise RuntimeError("aesthetic failed in the worker")
+        return super().aesthetic(images)
 
-        return self.embed_images(images), later
+
+class CountingScorer(FakeScorer):
+    """A :class:`FakeScorer` that counts the images passed to each of its methods."""
+
+    def __init__(self) -> None:
+        self.counts = {"embed_images": 0, "aesthetic": 0}
+
+    def embed_images(self, images: np.ndarray) -> np.ndarray:
+        self.counts["embed_images"] += len(images)
+        return super().embed_images(images)
+
+    def aesthetic(self, images: np.ndarray) -> np.ndarray:
+        self.counts["aesthetic"] += len(images)
+        return super().aesthetic(images)
+
+
+class NoAestheticScorer(FakeScorer):
+    """A :class:`FakeScorer` without an aesthetic score (like CLIP without a head)."""
+
+    @property
+    def has_aesthetic(self) -> bool:
+        return False
+
+    def aesthetic(self, images: np.ndarray) -> np.ndarray:
+        raise ValueError("no aesthetic head")
 
 
 class UnpicklableScorer(FakeScorer):

@@ -50,6 +50,7 @@ def test_laion_aesthetic_head_scores_on_its_0_to_10_scale() -> None:
     result = backend.score(
         ["a beautiful landscape, highly detailed, golden hour, trending on artstation", "a"],
         [0, 0],
+        aesthetic=True,
     )
     assert result.valid.all()
     assert ((result.aesthetic > 0) & (result.aesthetic < 10)).all(), result.aesthetic

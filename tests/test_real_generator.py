@@ -226,9 +226,9 @@ def test_config_names_every_output_parameter(gen: DiffusersGenerator) -> None:
 def test_embedding_cache_is_lru(gen: DiffusersGenerator) -> None:
     small = tiny_generator(device="cpu", embed_cache_size=2)
     small.generate(["a", "b", "c"], [0, 0, 0])
-    assert list(small._embeds) == ["b", "c"]
+    assert list(small._embeds._data) == ["b", "c"]
     small.generate(["b", "d"], [0, 0])
-    assert list(small._embeds) == ["b", "d"]
+    assert list(small._embeds._data) == ["b", "d"]
 
 
 def test_factories_expose_keyword_options_only() -> None:

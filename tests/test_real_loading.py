@@ -139,7 +139,9 @@ def test_tiny_backend_scores_end_to_end() -> None:
     from prompt_gym.backends import make_backend
 
     backend = make_backend("tiny", device="cpu")
-    result = backend.score(["a red circle", "a blue square", "a red circle"], [0, 1, 0])
+    result = backend.score(
+        ["a red circle", "a blue square", "a red circle"], [0, 1, 0], aesthetic=True
+    )
     assert result.image_embeds.shape == (3, 32)
     np.testing.assert_allclose(np.linalg.norm(result.image_embeds, axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(result.image_embeds[0], result.image_embeds[2])

@@ -175,3 +175,28 @@ def test_preset_head_is_checked_against_the_pinned_digest(tmp_path, monkeypatch)
     digest = file_sha256(folder / preset.filename)
     head, used = resolve_head("laion-aesthetic-v2", 768, sha256=digest)  # the user's own pin
     assert used == digest and head.input_dim == 768
+
+
+def test_the_backend_runs_the_image_tower_once_per_batch_of_misses(scorer: OpenClipScorer) -> None:
+    """The rewrite path (aesthetic asked) embeds and scores in one pass of the image tower."""
+    from fakes import FakeCaptioner, FakeGenerator
+
+    from prompt_gym.backends import RewardBackend
+
+    assert scorer.has_aesthetic
+    backend = RewardBackend(FakeGenerator(resolution=32), scorer, FakeCaptioner())
+    prompts, seeds = [f"p{i}" for i in range(6)], list(range(6))
+    passes: list[int] = []
+    hook = scorer.clip.visual.register_forward_hook(lambda m, i, out: passes.append(len(out)))
+    try:
+        result = backend.score(prompts, seeds, aesthetic=True)
+        assert passes == [6]  # one forward pass of the tower for the six misses
+        images = FakeGenerator(resolution=32).generate(prompts, seeds)
+        np.testing.assert_allclose(result.aesthetic, scorer.aesthetic(images), rtol=1e-5)
+        passes.clear()
+        backend.score(prompts, seeds, aesthetic=True)
+        assert passes == []  # cache hits
+        backend.score([f"q{i}" for i in range(4)], seeds[:4])
+        assert passes == [4]  # no aesthetic asked: still one pass
+    finally:
+        hook.remove()

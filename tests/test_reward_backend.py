@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import fake_backend
+from fakes import (
+    CountingScorer,
+    FakeCaptioner,
+    FakeGenerator,
+    FakeScorer,
+    NoAestheticScorer,
+    fake_backend,
+)
 
+from prompt_gym.backends import RewardBackend
 from prompt_gym.backends.cache import MemoryLRU
+from prompt_gym.backends.results import AestheticNotRequestedError
 
 
 def assert_same(a, b):
@@ -16,7 +25,7 @@ def assert_same(a, b):
 
 def test_duplicates_in_a_batch_are_generated_once():
     backend = fake_backend()
-    result = backend.score(["a", "b", "a", "a"], [1, 1, 1, 2])
+    result = backend.score(["a", "b", "a", "a"], [1, 1, 1, 2], aesthetic=True)
     assert sorted(backend.generator.calls[0]) == ["a", "a", "b"]  # (a,1), (b,1), (a,2)
     assert backend.stats.images_generated == 3
     assert backend.stats.unique_requests == 3 and backend.stats.requests == 4
@@ -27,9 +36,9 @@ def test_duplicates_in_a_batch_are_generated_once():
 def test_batch_equals_single():
     prompts = ["red", "blue", "red", "green", "black"]
     seeds = [0, 0, 5, 1, 2]
-    batched = fake_backend().score(prompts, seeds)
+    batched = fake_backend().score(prompts, seeds, aesthetic=True)
     for i, (p, s) in enumerate(zip(prompts, seeds, strict=True)):
-        single = fake_backend().score([p], [s])
+        single = fake_backend().score([p], [s], aesthetic=True)
         np.testing.assert_array_equal(batched.image_embeds[i], single.image_embeds[0])
         assert batched.aesthetic[i] == single.aesthetic[0]
         assert batched.valid[i] == single.valid[0]
@@ -37,19 +46,19 @@ def test_batch_equals_single():
 
 def test_memory_cache_hit_equals_recompute():
     backend = fake_backend()
-    first = backend.score(["x", "y"], [3, 4])
-    second = backend.score(["y", "x"], [4, 3])
+    first = backend.score(["x", "y"], [3, 4], aesthetic=True)
+    second = backend.score(["y", "x"], [4, 3], aesthetic=True)
     assert second.cache_hit.all() and not first.cache_hit.any()
     assert len(backend.generator.calls) == 1
-    assert_same(second, fake_backend().score(["y", "x"], [4, 3]))
+    assert_same(second, fake_backend().score(["y", "x"], [4, 3], aesthetic=True))
     assert backend.stats.memory_hits == 2 and backend.stats.misses == 2
     assert backend.stats.cache_hit_rate == 0.5
 
 
 def test_disk_cache_survives_a_new_backend(tmp_path):
-    first = fake_backend(cache_dir=str(tmp_path)).score(["x", "y"], [3, 4])
+    first = fake_backend(cache_dir=str(tmp_path)).score(["x", "y"], [3, 4], aesthetic=True)
     fresh = fake_backend(cache_dir=str(tmp_path))
-    again = fresh.score(["x", "y"], [3, 4])
+    again = fresh.score(["x", "y"], [3, 4], aesthetic=True)
     assert again.cache_hit.all() and fresh.generator.calls == []
     assert fresh.stats.disk_hits == 2
     assert_same(first, again)
@@ -73,8 +82,8 @@ def test_failed_images_are_flagged_not_scored_silently():
 
 
 def test_failure_flags_survive_the_disk_cache(tmp_path):
-    fake_backend(cache_dir=str(tmp_path)).score(["black", "nan"], [0, 0])
-    cached = fake_backend(cache_dir=str(tmp_path)).score(["black", "nan"], [0, 0])
+    fake_backend(cache_dir=str(tmp_path)).score(["black", "nan"], [0, 0], aesthetic=True)
+    cached = fake_backend(cache_dir=str(tmp_path)).score(["black", "nan"], [0, 0], aesthetic=True)
     assert cached.cache_hit.all()
     assert cached.valid.tolist() == [False, False] and cached.nonfinite.tolist() == [False, True]
 
@@ -139,3 +148,70 @@ def test_stats_count_time_and_images():
     assert stats["images_generated"] == 2
     assert stats["seconds_generate"] >= 0 and stats["images_per_s"] >= 0
     assert set(stats) >= {"cache_hit_rate", "images_per_s", "memory_hits", "disk_hits", "misses"}
+
+
+def test_aesthetic_scores_come_only_when_asked_for():
+    backend = RewardBackend(FakeGenerator(), CountingScorer(), FakeCaptioner())
+    result = backend.score(["a", "b"], [0, 1])
+    assert backend.scorer.counts == {"embed_images": 2, "aesthetic": 0}
+    with pytest.raises(AestheticNotRequestedError, match="aesthetic=True"):
+        _ = result.aesthetic
+    with pytest.raises(AestheticNotRequestedError):
+        _ = result.rows(0, 1).aesthetic
+
+
+def test_asked_for_aesthetic_equals_recomputing_it():
+    prompts, seeds = ["a", "b", "a", "black"], [0, 1, 0, 2]
+    result = fake_backend().score(prompts, seeds, aesthetic=True)
+    scorer, images = FakeScorer(), FakeGenerator().generate(prompts, seeds)
+    np.testing.assert_array_equal(result.aesthetic, scorer.aesthetic(images))
+    np.testing.assert_array_equal(result.rows(1, 3).aesthetic, scorer.aesthetic(images[1:3]))
+
+
+def test_a_memory_entry_without_aesthetic_asked_for_one_is_a_miss_then_a_hit():
+    backend = fake_backend()
+    plain = backend.score(["x", "y"], [3, 4])
+    asked = backend.score(["x", "y", "z"], [3, 4, 5], aesthetic=True)
+    assert not asked.cache_hit.any() and backend.stats.images_generated == 5
+    np.testing.assert_array_equal(asked.image_embeds[:2], plain.image_embeds)
+    assert_same(asked, fake_backend().score(["x", "y", "z"], [3, 4, 5], aesthetic=True))
+    again = backend.score(["x", "y", "z"], [3, 4, 5], aesthetic=True)
+    assert again.cache_hit.all() and backend.stats.images_generated == 5
+    assert_same(again, asked)
+    assert backend.score(["x"], [3]).cache_hit.all()  # an entry with more than asked is a hit
+
+
+def test_a_disk_entry_without_aesthetic_asked_for_one_is_a_miss_then_a_hit(tmp_path):
+    fake_backend(cache_dir=str(tmp_path)).score(["x", "y"], [3, 4])
+    reader = fake_backend(cache_dir=str(tmp_path))
+    assert reader.score(["x", "y"], [3, 4]).cache_hit.all()  # no aesthetic asked: a hit
+    reader.clear_memory()
+    asked = reader.score(["x", "y"], [3, 4], aesthetic=True)
+    assert not asked.cache_hit.any() and reader.stats.images_generated == 2
+    third = fake_backend(cache_dir=str(tmp_path))
+    again = third.score(["x", "y"], [3, 4], aesthetic=True)
+    assert again.cache_hit.all() and third.stats.disk_hits == 2
+    assert_same(again, asked)
+
+
+def test_a_scorer_without_aesthetic_gives_nan_when_asked():
+    backend = RewardBackend(FakeGenerator(), NoAestheticScorer(), FakeCaptioner())
+    assert not backend.has_aesthetic
+    first = backend.score(["a", "b"], [0, 1], aesthetic=True)
+    assert np.isnan(first.aesthetic).all() and first.image_embeds.shape == (2, 8)
+    again = backend.score(["a", "b"], [0, 1], aesthetic=True)
+    assert again.cache_hit.all() and np.isnan(again.aesthetic).all()  # nothing to recompute
+
+
+def test_components_must_implement_their_protocol():
+    class Bare:
+        def config(self):
+            return {}
+
+        def generate(self, prompts, seeds):
+            return np.zeros((len(prompts), 8, 8, 3), np.uint8)
+
+    with pytest.raises(ValueError, match=r"Generator protocol; subclass .*GeneratorBase"):
+        RewardBackend(Bare(), FakeScorer(), FakeCaptioner())
+    with pytest.raises(ValueError, match="Scorer protocol"):
+        RewardBackend(FakeGenerator(), Bare(), FakeCaptioner())

@@ -161,7 +161,7 @@ def test_fused_scores_equal_standalone_ones_batched_or_single(scorer: ShapesScor
         for _ in range(40)
     ]
     images = ShapesGenerator(64).generate(prompts, list(range(40)))
-    _, fused = scorer.embed_and_aesthetic(images)
+    _, fused = scorer.embed_images_with_aesthetic(images)
     np.testing.assert_array_equal(fused, scorer.aesthetic(images))
     single = np.concatenate([scorer.aesthetic(images[i : i + 1]) for i in range(40)])
     np.testing.assert_array_equal(fused, single)

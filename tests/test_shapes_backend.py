@@ -15,9 +15,9 @@ SEEDS = [*range(24), 5, 5, 0]
 
 
 def test_batch_equals_single_and_cache_equals_recompute_on_shapes() -> None:
-    batched = prompt_gym.make_backend("shapes").score(PROMPTS, SEEDS)
+    batched = prompt_gym.make_backend("shapes").score(PROMPTS, SEEDS, aesthetic=True)
     singles = [
-        prompt_gym.make_backend("shapes").score([p], [s])
+        prompt_gym.make_backend("shapes").score([p], [s], aesthetic=True)
         for p, s in zip(PROMPTS, SEEDS, strict=True)
     ]
     np.testing.assert_array_equal(
@@ -25,8 +25,8 @@ def test_batch_equals_single_and_cache_equals_recompute_on_shapes() -> None:
     )
     np.testing.assert_array_equal(batched.aesthetic, np.concatenate([r.aesthetic for r in singles]))
     backend = prompt_gym.make_backend("shapes")
-    first = backend.score(PROMPTS, SEEDS)
-    again = backend.score(PROMPTS, SEEDS)
+    first = backend.score(PROMPTS, SEEDS, aesthetic=True)
+    again = backend.score(PROMPTS, SEEDS, aesthetic=True)
     assert again.cache_hit.all() and not first.cache_hit[:24].any()
     np.testing.assert_array_equal(first.image_embeds, again.image_embeds)
     np.testing.assert_array_equal(first.aesthetic, again.aesthetic)
@@ -37,9 +37,11 @@ def test_batch_equals_single_and_cache_equals_recompute_on_shapes() -> None:
 
 
 def test_disk_cache_of_shapes_reopens_with_identical_values(tmp_path) -> None:
-    first = prompt_gym.make_backend("shapes", cache_dir=str(tmp_path)).score(PROMPTS, SEEDS)
+    first = prompt_gym.make_backend("shapes", cache_dir=str(tmp_path)).score(
+        PROMPTS, SEEDS, aesthetic=True
+    )
     reopened = prompt_gym.make_backend("shapes", cache_dir=str(tmp_path))
-    again = reopened.score(PROMPTS, SEEDS)
+    again = reopened.score(PROMPTS, SEEDS, aesthetic=True)
     assert again.cache_hit.all() and reopened.stats.disk_hits == len(
         set(zip(PROMPTS, SEEDS, strict=True))
     )

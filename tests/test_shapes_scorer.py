@@ -161,7 +161,7 @@ def test_batch_independent_embeddings(scorer: ShapesScorer, gen: ShapesGenerator
         assert scorer.aesthetic(images[i : i + 1])[0] == aes[i]
     perm = np.random.default_rng(1).permutation(len(prompts))
     np.testing.assert_array_equal(scorer.embed_images(images[perm]), batch[perm])
-    emb, aes2 = scorer.embed_and_aesthetic(images)
+    emb, aes2 = scorer.embed_images_with_aesthetic(images)
     np.testing.assert_array_equal(emb, batch)
     np.testing.assert_array_equal(aes2, aes)
 

@@ -241,7 +241,10 @@ def test_v3_with_worker_processes_equals_in_process():
     seeds = list(range(64))
     here, split = make_backend("shapes-v3"), make_backend("shapes-v3", workers=2)
     try:
-        a, b = here.score(prompts, seeds), split.score(prompts, seeds)
+        a, b = (
+            here.score(prompts, seeds, aesthetic=True),
+            split.score(prompts, seeds, aesthetic=True),
+        )
         assert np.array_equal(a.image_embeds, b.image_embeds)
         assert np.array_equal(a.aesthetic, b.aesthetic)
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 
 import gymnasium as gym
@@ -45,7 +44,9 @@ def test_shared_batch_equals_one_process(pair, n: int) -> None:
     prompts = prompt_pool(n, seed=n)
     seeds = [7 * i + n for i in range(n)]
     before = two.stats.extra.get("images_by_workers", 0)
-    _same(one.score(prompts, seeds), two.score(prompts, seeds))
+    _same(one.score(prompts, seeds, aesthetic=True), two.score(prompts, seeds, aesthetic=True))
+    plain = one.score(prompts, seeds), two.score(prompts, seeds)  # no aesthetic asked
+    np.testing.assert_array_equal(plain[0].image_embeds, plain[1].image_embeds)
     shared = two.stats.extra.get("images_by_workers", 0) - before
     assert (shared > 0) == (n >= 2 * MIN_IMAGES_PER_PROCESS)
 
@@ -56,7 +57,7 @@ def test_duplicates_scene_reuse_and_cache_hits_with_workers() -> None:
     prompts += ["a red circle"] * 20
     seeds = [*range(80), 5, 5, 6, *range(3, 23)]
     for _ in range(2):  # misses, then hits from the memory caches
-        _same(one.score(prompts, seeds), two.score(prompts, seeds))
+        _same(one.score(prompts, seeds, aesthetic=True), two.score(prompts, seeds, aesthetic=True))
     assert one.stats.images_generated == two.stats.images_generated
     two.close()
 
@@ -65,8 +66,8 @@ def test_failed_images_are_flagged_the_same_with_workers() -> None:
     prompts = ["black", "nan", *(f"p{i}" for i in range(30))]
     seeds = list(range(len(prompts)))
     two = fake_backend(workers=2)
-    got = two.score(prompts, seeds)
-    _same(fake_backend().score(prompts, seeds), got)
+    got = two.score(prompts, seeds, aesthetic=True)
+    _same(fake_backend().score(prompts, seeds, aesthetic=True), got)
     assert got.black[0] and got.nonfinite[1] and got.valid[2:].all()
     assert two.stats.extra["images_by_workers"] > 0
     two.close()
@@ -77,7 +78,7 @@ def test_images_asked_for_are_computed_here() -> None:
     prompts, seeds = prompt_pool(32, seed=3), list(range(32))
     got = two.score(prompts, seeds, return_images=True)
     np.testing.assert_array_equal(got.images, two.generator.generate(prompts, seeds))
-    assert two._pool is None  # no worker was needed
+    assert two.compute._pool is None  # no worker was needed
     two.close()
 
 
@@ -101,15 +102,15 @@ def test_pickled_backend_rebuilds_its_own_workers() -> None:
     two = make_backend("shapes", workers=2, memory_cache_size=0)
     n = 2 * MIN_IMAGES_PER_PROCESS
     prompts, seeds = prompt_pool(n, seed=4), list(range(n))
-    first = two.score(prompts, seeds)
+    first = two.score(prompts, seeds, aesthetic=True)
     copy = pickle.loads(pickle.dumps(two))
-    assert copy.workers == 2 and copy._pool is None
-    _same(first, copy.score(prompts, seeds))
-    assert copy._pool is not None
+    assert copy.workers == 2 and copy.compute._pool is None
+    _same(first, copy.score(prompts, seeds, aesthetic=True))
+    assert copy.compute._pool is not None
     for backend in (two, copy):
-        processes = [w.process for w in backend._pool._workers]
+        processes = [w.process for w in backend.compute._pool._workers]
         backend.close()
-        assert backend._pool is None and all(p.poll() is not None for p in processes)
+        assert backend.compute._pool is None and all(p.poll() is not None for p in processes)
 
 
 def test_a_worker_error_is_raised_with_its_traceback_and_the_pool_stays_in_step() -> None:
@@ -125,30 +126,17 @@ def test_a_worker_error_is_raised_with_its_traceback_and_the_pool_stays_in_step(
     backend.close()
 
 
-def test_deferred_aesthetic_scores_stay_readable_after_later_batches_and_close() -> None:
-    one = make_backend("shapes", memory_cache_size=0)
-    two = make_backend("shapes", workers=2, memory_cache_size=0)
-    batches = [(prompt_pool(48, seed=k), list(range(100 * k, 100 * k + 48))) for k in range(4)]
-    got = [two.score(p, s) for p, s in batches]  # workers send each batch's scores after it
-    assert two.stats.extra["images_by_workers"] > 0
-    two.close()  # reads what the workers sent before stopping them
-    for (p, s), result in reversed(list(zip(batches, got, strict=True))):
-        _same(one.score(p, s), result)
-
-
-def test_a_worker_error_in_deferred_aesthetic_scores_is_raised_when_they_are_read() -> None:
+def test_a_worker_error_in_the_aesthetic_is_raised_and_plain_scores_still_work() -> None:
     backend = RewardBackend(
         FakeGenerator(), FailingAestheticInWorkerScorer(), FakeCaptioner(), workers=2
     )
     prompts = [f"p{i}" for i in range(32)]
-    first = backend.score(prompts, list(range(32)))  # embeddings arrive; the scores fail later
-    second = backend.score(prompts, list(range(32, 64)))
-    reference = fake_backend()
-    for result, start in ((first, 0), (second, 32)):
-        expected = reference.score(prompts, list(range(start, start + 32)))
-        np.testing.assert_array_equal(result.image_embeds, expected.image_embeds)
-        with pytest.raises(WorkerError, match="aesthetic failed in the worker"):
-            _ = result.aesthetic
+    with pytest.raises(WorkerError, match="aesthetic failed in the worker"):
+        backend.score(prompts, list(range(32)), aesthetic=True)
+    plain = backend.score(prompts, list(range(32, 64)))  # the worker never scores aesthetics
+    expected = fake_backend().score(prompts, list(range(32, 64)))
+    np.testing.assert_array_equal(plain.image_embeds, expected.image_embeds)
+    assert backend.stats.extra["images_by_workers"] > 0
     backend.close()
 
 
@@ -169,9 +157,8 @@ def test_bad_worker_count_is_rejected(bad) -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 15, 16, 17, 33, 64, 100, 257])
 @pytest.mark.parametrize("processes", [1, 2, 3, 5])
-@pytest.mark.parametrize("share", [None, 0.1, 0.5, 0.9])
-def test_split_points_cover_the_batch_in_large_enough_parts(n, processes, share) -> None:
-    points = split_points(n, processes, share)
+def test_split_points_cover_the_batch_in_large_enough_parts(n, processes) -> None:
+    points = split_points(n, processes)
     sizes = np.diff(points)
     assert points[0] == 0 and points[-1] == n and len(sizes) <= processes
     assert len(sizes) == 1 or (sizes >= MIN_IMAGES_PER_PROCESS).all()
@@ -182,35 +169,14 @@ def test_split_points_cover_the_batch_in_large_enough_parts(n, processes, share)
 def test_a_worker_that_dies_is_reported(reaped: bool) -> None:
     two = make_backend("shapes", workers=2, memory_cache_size=0)
     prompts = prompt_pool(32, seed=5)
-    first = two.score(prompts, list(range(32)))  # its aesthetic scores are not read yet
-    worker = two._pool._workers[0].process
+    two.score(prompts, list(range(32)))
+    worker = two.compute._pool._workers[0].process
     worker.kill()
     if reaped:
         worker.wait()
     with pytest.raises(WorkerError, match="exited unexpectedly"):
         two.score(prompts, list(range(100, 132)))
     two.close()
-    # the worker may have sent them before it died; if not, reading them says so (never hangs)
-    expected = make_backend("shapes", memory_cache_size=0).score(prompts, list(range(32)))
-    try:
-        np.testing.assert_array_equal(first.aesthetic, expected.aesthetic)
-    except WorkerError as error:
-        assert "exited unexpectedly" in str(error) or "lost" in str(error)
-
-
-def test_processes_poll_only_with_a_core_for_each() -> None:
-    cores = os.cpu_count() or 1
-    n = 2 * MIN_IMAGES_PER_PROCESS
-    prompts, seeds = prompt_pool(n, seed=6), list(range(n))
-    many = make_backend("shapes", workers=cores + 1, memory_cache_size=0)
-    many.score(prompts, seeds)
-    assert not any(w.poll for w in many._pool._workers)
-    many.close()
-    if cores >= 2 and os.name == "posix":
-        two = make_backend("shapes", workers=2, memory_cache_size=0)
-        two.score(prompts, seeds)
-        assert all(w.poll for w in two._pool._workers)
-        two.close()
 
 
 def test_workers_run_inside_a_daemonic_process() -> None:

@@ -119,7 +119,7 @@ def backend_batch(preset: str) -> str:
         "photo of a an the yellow star glowing",
         "a red circle",
     ]
-    result = backend.score(prompts, [0, 1, 2, 3, 4])
+    result = backend.score(prompts, [0, 1, 2, 3, 4], aesthetic=True)
     text = backend.embed_texts(["a red circle", "glowing pastel egg"])
     out = digest(
         [

@@ -1,9 +1,16 @@
-"""``make_backend``: the one place a backend preset name becomes a :class:`RewardBackend`."""
+"""``make_backend``: the one place a backend preset name becomes a :class:`RewardBackend`.
+
+The factory also records how it built a backend, as a :class:`BackendSpec` (the preset name and
+the overrides) in ``backend.spec``: a backend pickles as its spec, so a copy (sent to an
+``AsyncVectorEnv`` worker, say) is rebuilt from the preset with empty caches and its own
+worker processes.
+"""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from prompt_gym.backends.protocols import Target
@@ -42,6 +49,26 @@ class LazyCaptioner:
         return self._captioner.caption(targets, n, seed)
 
 
+@dataclass(frozen=True)
+class BackendSpec:
+    """How :func:`make_backend` built a backend: calling the spec builds it again.
+
+    Attributes:
+        name: The preset name.
+        overrides: The keyword overrides, as passed.
+
+    >>> BackendSpec("shapes", {"resolution": 32})().generator.resolution
+    32
+    """
+
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self) -> RewardBackend:
+        """A new backend of this preset and these overrides (empty caches)."""
+        return make_backend(self.name, **self.overrides)
+
+
 def _accepted(factory: Any) -> set[str] | None:
     """Keyword names a factory accepts, or ``None`` if it takes ``**kwargs``."""
     params = inspect.signature(factory).parameters.values()
@@ -77,8 +104,9 @@ def make_backend(name: str = "shapes", **overrides: Any) -> RewardBackend:
     saved = dict(overrides)
     options = {k: overrides.pop(k) for k in _BACKEND_OPTIONS if k in overrides}
     names = {
-        kind: overrides.pop(kind, getattr(preset, kind))
-        for kind in ("generator", "scorer", "captioner")
+        "generator": overrides.pop("generator", preset.generator),
+        "scorer": overrides.pop("scorer", preset.scorer),
+        "captioner": overrides.pop("captioner", preset.captioner),
     }
     kwargs: dict[str, dict[str, Any]] = {
         kind: dict(overrides.pop(f"{kind}_kwargs", None) or {}) for kind in names
@@ -102,9 +130,10 @@ def make_backend(name: str = "shapes", **overrides: Any) -> RewardBackend:
         captioner,
         name=name,
         version=preset.version,
+        world=preset.world,
         **options,
     )
-    backend._factory_args = (name, saved)
+    backend.spec = BackendSpec(name, saved)
     return backend
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+
+class AestheticNotRequestedError(ValueError):
+    """The aesthetic scores of a result that was scored without them were read."""
 
 
 @dataclass
@@ -15,8 +17,8 @@ class ScoreResult:
 
     Attributes:
         image_embeds: ``float32 (N, D)`` unit embeddings of the generated images.
-        aesthetic: ``float32 (N,)`` aesthetic scores (``nan`` when the scorer has none); in a
-            :class:`LazyScoreResult`, computed when first read.
+        aesthetic_scores: ``float32 (N,)`` aesthetic scores when the call asked for them
+            (``nan`` where the scorer has none), else ``None``; read them as :attr:`aesthetic`.
         valid: ``bool (N,)``; ``False`` where the image was non-finite or all black.
         nonfinite: ``bool (N,)``; the generator produced NaN/inf (the image was zeroed).
         black: ``bool (N,)``; the image is all black (e.g. a safety filter or a NaN VAE).
@@ -26,7 +28,7 @@ class ScoreResult:
     """
 
     image_embeds: np.ndarray
-    aesthetic: np.ndarray
+    aesthetic_scores: np.ndarray | None
     valid: np.ndarray
     nonfinite: np.ndarray
     black: np.ndarray
@@ -34,15 +36,28 @@ class ScoreResult:
     cache_hit: np.ndarray
     images: np.ndarray | None = None
 
+    @property
+    def aesthetic(self) -> np.ndarray:
+        """``float32 (N,)`` aesthetic scores.
+
+        Raises:
+            AestheticNotRequestedError: If the call did not ask for them (``aesthetic=True``).
+        """
+        if self.aesthetic_scores is None:
+            raise AestheticNotRequestedError(
+                "these scores were computed without their aesthetic scores; "
+                "call RewardBackend.score(..., aesthetic=True) to get them"
+            )
+        return self.aesthetic_scores
+
     def rows(self, start: int, stop: int) -> ScoreResult:
         """Rows ``start:stop`` of the result."""
         s = slice(start, stop)
-        return ScoreResult(self.image_embeds[s], self.aesthetic[s], *self._rest(s))
-
-    def _rest(self, s: slice) -> tuple[Any, ...]:
-        """Rows ``s`` of the fields after ``aesthetic``, in field order."""
+        aes = None if self.aesthetic_scores is None else self.aesthetic_scores[s]
         images = None if self.images is None else self.images[s]
-        return (
+        return ScoreResult(
+            self.image_embeds[s],
+            aes,
             self.valid[s],
             self.nonfinite[s],
             self.black[s],
@@ -50,47 +65,6 @@ class ScoreResult:
             self.cache_hit[s],
             images,
         )
-
-
-class LazyScoreResult(ScoreResult):
-    """A :class:`ScoreResult` whose ``aesthetic`` is computed when it is first read.
-
-    The backend returns one when no aesthetic score of the batch is known yet (an env that reads
-    only embeddings never pays for them); reading ``aesthetic`` gives exactly the scores an eager
-    result would hold. Pickling resolves them first.
-    """
-
-    def __init__(
-        self, *args: Any, aesthetic_source: Callable[[], np.ndarray] | None = None, **fields: Any
-    ) -> None:
-        self._source, self._aesthetic = aesthetic_source, None
-        super().__init__(*args, **fields)
-
-    @property  # type: ignore[override]
-    def aesthetic(self) -> np.ndarray:
-        """``float32 (N,)`` aesthetic scores, computed on first use."""
-        if self._aesthetic is None:
-            assert self._source is not None
-            self._aesthetic, self._source = self._source(), None
-        return self._aesthetic
-
-    @aesthetic.setter
-    def aesthetic(self, value: np.ndarray | None) -> None:
-        if value is not None:
-            self._aesthetic, self._source = value, None
-
-    def rows(self, start: int, stop: int) -> ScoreResult:
-        if self._aesthetic is not None:
-            return super().rows(start, stop)
-        s = slice(start, stop)
-        return LazyScoreResult(
-            self.image_embeds[s], None, *self._rest(s), aesthetic_source=lambda: self.aesthetic[s]
-        )
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__, _aesthetic=self.aesthetic)
-        state["_source"] = None
-        return state
 
 
 @dataclass
@@ -127,3 +101,7 @@ class BackendStats:
         out.update(cache_hit_rate=self.cache_hit_rate, images_per_s=self.images_per_s)
         out.update(self.extra)
         return out
+
+    def count(self, name: str, n: int) -> None:
+        """Add ``n`` to the extra counter ``name``."""
+        self.extra[name] = self.extra.get(name, 0) + n

@@ -1,22 +1,34 @@
-"""The reward backend: dedupe -> cache -> one batched generate -> score, in request order.
+"""The reward backend: dedupe -> memory cache -> disk cache -> compute -> store, in request order.
 
-Every env talks to a :class:`RewardBackend`; it owns a generator, a scorer and a captioner (see
-:mod:`prompt_gym.backends.protocols`) and makes three promises:
+Every env talks to a :class:`RewardBackend`. It owns a generator, a scorer and a captioner
+(checked against :mod:`prompt_gym.backends.protocols` when it is built; it calls nothing else)
+and the world data of its preset (``world``: target sets, prompt sets, modifiers, tokenizer).
+``score(prompts, seeds, *, aesthetic=False)`` makes three promises:
 
-* **Batching is invisible.** ``score(prompts, seeds)`` returns, for each request, exactly what
-  ``score([prompt], [seed])`` would; identical requests inside one call are generated once.
+* **Batching is invisible.** Each request gets exactly what ``score([prompt], [seed])`` would;
+  identical requests inside one call are computed once.
 * **Caching is invisible.** A cached result equals a recomputed one bit for bit. Results are
   content-addressed by the backend preset, its version, every generation and scoring parameter,
-  the prompt and the seed. Memory first, then disk (``cache_dir``), then compute. A generator may
-  also say which prompts draw the same scene (``scene_keys(prompts)``, e.g. the shapes world,
-  where unknown words change nothing): a miss whose (scene, seed) was already generated, in this
-  call or earlier (kept like the memory cache), reuses that image's scores instead of rendering
-  it again. Aesthetic scores may be computed when a result's ``aesthetic`` is first read
-  (:class:`LazyScoreResult`; never with a disk cache, which stores every score at once): the
-  values are the same.
+  the prompt and the seed. Memory first, then disk (``cache_dir``), then compute. Each entry is
+  a frozen :class:`~prompt_gym.backends.records.ScoreRecord`. A generator may say which prompts
+  draw the same scene (``scene_keys``, e.g. the shapes world, where unknown words change
+  nothing): a miss whose (scene, seed) was already generated, in this call or earlier (kept
+  like the memory cache), reuses that image's scores instead of rendering it again.
 * **Failures are reported, never scored silently.** A generated image that was non-finite or is
   all black comes back with ``valid=False`` (and the reason) so the reward function can apply its
   documented floor.
+
+Aesthetic scores are computed only when asked for (``aesthetic=True``; the rewrite envs ask,
+ImageInversion does not). A result scored without them raises
+:class:`~prompt_gym.backends.results.AestheticNotRequestedError` when its ``aesthetic`` is read;
+a scorer without an aesthetic (``has_aesthetic`` false) gives ``nan`` when asked. A cache entry
+stored without its aesthetic, asked for one, is a miss: it is computed again and stored with it.
+
+Computing is the job of a :class:`~prompt_gym.backends.parallel.ComputePool` (``self.compute``):
+one ``generate_and_score`` call per batch of misses, shared with worker processes when
+``workers > 1``. A backend built by :func:`~prompt_gym.backends.factory.make_backend` carries the
+factory's :class:`~prompt_gym.backends.factory.BackendSpec` (``spec``) and pickles as it: a copy
+is rebuilt from the preset with empty caches.
 """
 
 from __future__ import annotations
@@ -24,44 +36,80 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
 
 from prompt_gym.backends.cache import DiskCache, MemoryLRU
-from prompt_gym.backends.misses import Misses, PendingAesthetic, Unfinished
-from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target
-from prompt_gym.backends.results import BackendStats, LazyScoreResult, ScoreResult
+from prompt_gym.backends.compute import Computed
+from prompt_gym.backends.parallel import ComputePool
+from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target, check_components
+from prompt_gym.backends.records import (
+    FLAG_BLACK,
+    FLAG_NONFINITE,
+    ScoreRecord,
+    decode,
+    encode,
+)
+from prompt_gym.backends.results import BackendStats, ScoreResult
 from prompt_gym.backends.validation import check_requests, check_texts
-from prompt_gym.backends.workers import Computed, WorkerPool, split_points
 
-BLACK_MAX_LEVEL = 1
-"""An image whose every pixel channel is at most this value counts as all black."""
-
-_FLAG_NONFINITE, _FLAG_BLACK = 1, 2
+Request = tuple[str, int]
 
 
-def _encode(embed: np.ndarray, aesthetic: float, flags: int, tokens: int) -> bytes:
-    head = np.array([flags, tokens], dtype="<i4").tobytes()
-    return head + np.asarray([aesthetic], dtype="<f4").tobytes() + embed.astype("<f4").tobytes()
+class _Rows:
+    """The scores of a call's distinct requests, filled stage by stage (internal).
 
+    ``aes`` is ``None`` when the call does not ask for aesthetic scores, else ``nan`` until
+    filled (and ``nan`` where the scorer has none).
+    """
 
-def _decode(value: bytes, dim: int) -> tuple[np.ndarray, float, int, int]:
-    if len(value) != 12 + 4 * dim:
-        raise ValueError("cache entry has the wrong size")
-    flags, tokens = np.frombuffer(value, dtype="<i4", count=2)
-    aes = float(np.frombuffer(value, dtype="<f4", count=1, offset=8)[0])
-    embed = np.frombuffer(value, dtype="<f4", offset=12).astype(np.float32)
-    return embed, aes, int(flags), int(tokens)
+    def __init__(self, m: int, dim: int, aesthetic: bool) -> None:
+        self.embeds = np.empty((m, dim), dtype=np.float32)
+        self.aes = np.full(m, np.nan, dtype=np.float32) if aesthetic else None
+        self.flags = np.empty(m, dtype=np.int32)
+        self.tokens = np.empty(m, dtype=np.int32)
+        self.hit = np.zeros(m, dtype=bool)
+
+    def fill(self, j: int, record: ScoreRecord, tokens: bool = True) -> None:
+        """Row ``j`` from a record (its token count too, unless ``tokens`` is false)."""
+        self.embeds[j] = record.embed
+        self.flags[j] = record.flags
+        if tokens:
+            self.tokens[j] = record.tokens
+        if self.aes is not None and record.aesthetic is not None:
+            self.aes[j] = record.aesthetic
+
+    def take(self, rows: list[int], other: _Rows) -> None:
+        """Rows ``rows`` from ``other`` (all of them, as they are, when it covers every row)."""
+        if len(rows) == len(self.hit):  # every request was a miss
+            self.embeds, self.flags, self.tokens = other.embeds, other.flags, other.tokens
+            if self.aes is not None and other.aes is not None:
+                self.aes = other.aes
+            return
+        self.embeds[rows], self.flags[rows], self.tokens[rows] = (
+            other.embeds,
+            other.flags,
+            other.tokens,
+        )
+        if self.aes is not None and other.aes is not None:
+            self.aes[rows] = other.aes
+
+    def records(self) -> list[ScoreRecord]:
+        """One record per row."""
+        n = len(self.flags)
+        aes = [None] * n if self.aes is None else self.aes.tolist()
+        flags, tokens = self.flags.tolist(), self.tokens.tolist()
+        return list(map(ScoreRecord, list(self.embeds), aes, flags, tokens))
 
 
 class RewardBackend:
     """Batched, cached scoring of prompts for all envs of a process.
 
     Args:
-        generator: Text-to-image component.
-        scorer: Embedding / aesthetic component.
+        generator: Text-to-image component (:class:`~prompt_gym.backends.protocols.Generator`).
+        scorer: Embedding / aesthetic component (:class:`~prompt_gym.backends.protocols.Scorer`).
         captioner: Captioning component (used to build ImageInversion prompt spaces).
         name: Backend preset name (part of every cache key).
         version: Preset version (part of every cache key).
@@ -71,11 +119,14 @@ class RewardBackend:
         keep_images: Size of an in-memory LRU of generated images, for rendering and logging;
             ``0`` (the default) keeps none.
         workers: Processes that generate and score large batches of misses, this one included
-            (:mod:`prompt_gym.backends.workers`); ``1`` (the default) computes here only.
+            (:mod:`prompt_gym.backends.parallel`); ``1`` (the default) computes here only.
             Results are the same bits either way.
+        world: The world data of the preset (target sets, prompt sets, modifiers, tokenizer),
+            as :func:`~prompt_gym.backends.factory.make_backend` passes it; ``None`` if none.
 
     Raises:
-        ValueError: If ``workers`` is not a positive integer.
+        ValueError: If ``workers`` is not a positive integer, or a component does not implement
+            its protocol.
     """
 
     def __init__(
@@ -90,14 +141,15 @@ class RewardBackend:
         memory_cache_size: int = 200_000,
         keep_images: int = 0,
         workers: int = 1,
+        world: Any = None,
     ) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        check_components(generator, scorer, captioner)
+        self.compute = ComputePool(generator, scorer, workers)
         self.workers = workers
-        self._pool: WorkerPool | None = None
         self.generator, self.scorer, self.captioner = generator, scorer, captioner
         self.name, self.version = name, version
         self.cache_dir = cache_dir
+        self.world = world
         self.namespace = json.dumps(
             {
                 "backend": name,
@@ -109,30 +161,20 @@ class RewardBackend:
             default=str,
         )
         self._prefix = hashlib.sha256(self.namespace.encode()).digest()
-        self._memory = MemoryLRU(memory_cache_size)
+        self._memory = MemoryLRU(memory_cache_size)  # request -> ScoreRecord
         self._texts = MemoryLRU(memory_cache_size)
         self._images = MemoryLRU(keep_images)
-        self._scenes = MemoryLRU(memory_cache_size)  # (scene key, seed) -> scores
+        self._scenes = MemoryLRU(memory_cache_size)  # (scene key, seed) -> ScoreRecord
         self._disk = DiskCache(cache_dir, name="scores") if cache_dir else None
-        self.has_aesthetic = bool(getattr(scorer, "has_aesthetic", True))
+        self.has_aesthetic = bool(scorer.has_aesthetic)
         self.stats = BackendStats()
-        self.shared: dict[Any, Any] = {}
-        """Memo for data derived from this backend that envs share (e.g. target sets)."""
-        self._factory_args: tuple[str, dict[str, Any]] | None = None
+        self.spec: Callable[[], RewardBackend] | None = None
+        """How to build this backend again (set by ``make_backend``); pickling uses it."""
 
-    # ------------------------------------------------------------------ pickling
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_pool"] = None  # worker processes stay with this process
-        return state
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        if self._factory_args is None:
-            return object.__reduce__(self)
-        from prompt_gym.backends.factory import make_backend
-
-        name, kwargs = self._factory_args
-        return (_rebuild, (make_backend, name, kwargs))
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self.spec is None:  # a backend of custom components pickles as its state
+            return super().__reduce_ex__(protocol)
+        return (self.spec, ())
 
     # ------------------------------------------------------------------ keys
     def cache_key(self, prompt: str, seed: int) -> bytes:
@@ -146,248 +188,99 @@ class RewardBackend:
 
     # ------------------------------------------------------------------ scoring
     def score(
-        self, prompts: Sequence[str], seeds: Sequence[int], *, return_images: bool = False
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        *,
+        aesthetic: bool = False,
+        return_images: bool = False,
     ) -> ScoreResult:
         """Score each (prompt, seed) request; see the module docstring for the guarantees.
+
+        Args:
+            prompts: One prompt per request.
+            seeds: One image seed per request.
+            aesthetic: Also compute the aesthetic scores (``result.aesthetic``).
+            return_images: Also return the generated images (``result.images``).
 
         Raises:
             ValueError: On a non-string prompt, a negative or non-integer seed, or mismatched
                 lengths; raised before any work starts.
         """
+        # 1. Check inputs
         prompts, seeds = check_requests(prompts, seeds)
         start = time.perf_counter()
-        unique: dict[tuple[str, int], int] = {}
-        inverse = np.fromiter(
-            (unique.setdefault(r, len(unique)) for r in zip(prompts, seeds, strict=True)),
-            dtype=np.intp,
-            count=len(prompts),
-        )
-        requests = list(unique)
-        m = len(requests)
-        embeds = np.empty((m, self.dim), dtype=np.float32)
-        aes = np.empty(m, dtype=np.float32)
-        flags = np.empty(m, dtype=np.int32)
-        tokens = np.empty(m, dtype=np.int32)
-        hit = np.zeros(m, dtype=bool)
-        pending = PendingAesthetic(self, requests)
-
-        def fill(j: int, record: list[Any]) -> None:
-            embeds[j], a, flags[j], tokens[j] = record
-            if a is None:  # scored earlier without its aesthetic, which nobody read
-                pending.again.append(j)
-                pending.unfinished.append((record, j))
-            else:
-                aes[j] = a
-            hit[j] = True
-
-        missing = list(range(m))
-        if self._memory.capacity:
-            for j, record in enumerate(self._memory.get_many(requests)):
-                if record is not None:
-                    fill(j, record)
-            self.stats.memory_hits += int(np.count_nonzero(hit))
-            missing = np.flatnonzero(~hit).tolist()
+        need_aesthetic = aesthetic and self.has_aesthetic  # an entry without one is a miss
+        # 2. Dedupe: one row per distinct (prompt, seed)
+        requests, inverse = _dedupe(prompts, seeds)
+        rows = _Rows(len(requests), self.dim, aesthetic)
+        # 3. Memory cache
+        missing = self._look_up_memory(requests, rows, need_aesthetic)
+        # 4. Disk cache
         if missing and self._disk is not None:
-            keys = [self.cache_key(*requests[j]) for j in missing]
-            before = self._disk.corrupt_reads
-            values = self._disk.get_many(keys)
-            self.stats.corrupt_entries += self._disk.corrupt_reads - before
-            for j, value in zip(missing, values, strict=True):
-                if value is None:
-                    continue
+            missing = self._look_up_disk(requests, missing, rows, need_aesthetic)
+        # 5. Compute misses
+        fresh: dict[int, np.ndarray] = {}
+        if missing:
+            asked = [requests[j] for j in missing]
+            keep = return_images or bool(self._images.capacity)
+            computed, images = self._compute_misses(asked, need_aesthetic, keep)
+            rows.take(missing, computed)
+            # 6. Store
+            self._store(asked, computed, images)
+            fresh = {missing[i]: image for i, image in images.items()} if return_images else {}
+        # 7. Assemble
+        images_out = self._images_for(requests, fresh)[inverse] if return_images else None
+        self.stats.requests += len(prompts)
+        self.stats.unique_requests += len(requests)
+        self.stats.misses += len(missing)
+        self.stats.seconds_total += time.perf_counter() - start
+        return _assemble(rows, inverse, images_out)
+
+    def _look_up_memory(self, requests: list[Request], rows: _Rows, need: bool) -> list[int]:
+        """Fill the rows the memory cache has; return the others."""
+        if not self._memory.capacity:
+            return list(range(len(requests)))
+        missing = []
+        for j, record in enumerate(self._memory.get_many(requests)):
+            if record is None or (need and record.aesthetic is None):
+                missing.append(j)
+            else:
+                rows.fill(j, record)
+        rows.hit[:] = True
+        rows.hit[missing] = False
+        self.stats.memory_hits += len(requests) - len(missing)
+        return missing
+
+    def _look_up_disk(
+        self, requests: list[Request], missing: list[int], rows: _Rows, need: bool
+    ) -> list[int]:
+        """Fill the rows of ``missing`` the disk cache has; return the others."""
+        assert self._disk is not None
+        before = self._disk.corrupt_reads
+        values = self._disk.get_many([self.cache_key(*requests[j]) for j in missing])
+        self.stats.corrupt_entries += self._disk.corrupt_reads - before
+        still = []
+        for j, value in zip(missing, values, strict=True):
+            record = None
+            if value is not None:
                 try:
-                    record = _decode(value, self.dim)
+                    record = decode(value, self.dim)
                 except ValueError:
                     self.stats.corrupt_entries += 1
-                    continue
-                fill(j, record)
-                self._memory.put(requests[j], record)
-                self.stats.disk_hits += 1
-            missing = [j for j in missing if not hit[j]]
-
-        fresh_images: dict[int, np.ndarray] = {}
-        if missing:
-            images_needed = return_images or bool(self._images.capacity)
-            miss = self._compute_misses([requests[j] for j in missing], images_needed)
-            computed = (miss.embeds, miss.aes, miss.flags, miss.tokens)
-            if len(missing) == m:  # every request is new: take the batch arrays as they are
-                embeds, aes, flags, tokens = computed
-            else:
-                for column, values in zip((embeds, aes, flags, tokens), computed, strict=True):
-                    column[missing] = values
-            pending.batch = miss.batch
-            pending.batch_rows = [missing[i] for i in miss.batch_rows]
-            pending.batch_index = miss.batch_index
-            pending.again += [missing[i] for i in miss.again]
-            known = np.ones(len(missing), dtype=bool)
-            known[miss.batch_rows + miss.again] = False
-            stored = self._store([requests[j] for j in missing], computed, known, miss.images)
-            unfinished = miss.unfinished + stored  # rows among the misses
-            if len(missing) < m:
-                unfinished = [(record, missing[i]) for record, i in unfinished]
-            pending.unfinished += unfinished
-            if return_images:
-                fresh_images = {missing[i]: image for i, image in miss.images.items()}
-            self.stats.misses += len(missing)
-
-        nonfinite = (flags & _FLAG_NONFINITE) > 0
-        black = (flags & _FLAG_BLACK) > 0
-        images = None
-        if return_images:
-            images = self._images_for(requests, fresh_images)[inverse]
-        self.stats.requests += len(prompts)
-        self.stats.unique_requests += m
-        self.stats.seconds_total += time.perf_counter() - start
-        fields = (
-            embeds[inverse],
-            None,
-            ~(nonfinite | black)[inverse],
-            nonfinite[inverse],
-            black[inverse],
-            tokens[inverse],
-            hit[inverse],
-            images,
-        )
-        if not (pending.batch_rows or pending.again):
-            return ScoreResult(fields[0], aes[inverse], *fields[2:])
-        return LazyScoreResult(
-            *fields,
-            aesthetic_source=lambda: pending.resolve(aes)[inverse],
-        )
-
-    def _scene_records(self, requests: list[tuple[str, int]], rows: list[int]) -> Unfinished:
-        """The remembered scene records of ``requests`` that still lack an aesthetic score.
-
-        For requests scored again (their batch's scores were never read): the record of the scene
-        each draws may be unfinished too, and takes the same score. Returned with the ``rows``.
-        """
-        scene_keys = getattr(self.generator, "scene_keys", None)
-        if scene_keys is None or not self._scenes.capacity:
-            return []
-        keys = scene_keys([prompt for prompt, _ in requests])
-        found = [
-            (self._scenes.peek((key, seed)), row)
-            for key, (_, seed), row in zip(keys, requests, rows, strict=True)
-        ]
-        return [(record, row) for record, row in found if record is not None and record[1] is None]
-
-    def _store(
-        self,
-        requests: list[tuple[str, int]],
-        computed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        known: np.ndarray,
-        images: dict[int, np.ndarray],
-    ) -> Unfinished:
-        """Put freshly computed results into the memory, image and disk caches.
-
-        ``known`` marks the rows whose aesthetic score is known; the others are stored without
-        it (``None``) until it is read (only without a disk cache, which always stores it).
-
-        Returns:
-            The in-memory records stored without their aesthetic score, with their rows.
-        """
-        embeds, aes, flags, tokens = computed
-        unfinished: Unfinished = []
-        if self._memory.capacity or self._disk is not None:
-            records = [
-                [embed, a if ok else None, f, t]
-                for embed, a, ok, f, t in zip(
-                    list(embeds),
-                    aes.tolist(),
-                    known.tolist(),
-                    flags.tolist(),
-                    tokens.tolist(),
-                    strict=True,
-                )
-            ]
-            self._memory.put_many(zip(requests, records, strict=True))
-            if self._memory.capacity:
-                unfinished = [(r, i) for i, r in enumerate(records) if r[1] is None]
-            if self._disk is not None:
-                self._disk.put_many(
-                    (self.cache_key(*request), _encode(*record))
-                    for request, record in zip(requests, records, strict=True)
-                )
-        if self._images.capacity:
-            for i, image in images.items():
-                self._images.put(requests[i], image)
-        return unfinished
-
-    def _generate(self, prompts: list[str], seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        checked = getattr(self.generator, "generate_checked", None)
-        if checked is not None:
-            images, nonfinite = checked(prompts, seeds)
-        else:
-            images = self.generator.generate(prompts, seeds)
-            nonfinite = np.zeros(len(prompts), dtype=bool)
-        return np.asarray(images), np.asarray(nonfinite, dtype=bool)
-
-    def _embed_and_aesthetic(
-        self, images: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray | Callable[[], np.ndarray]]:
-        """Embeddings and aesthetic scores of generated images (one pass when the scorer can).
-
-        Without a disk cache (which stores every score at once), a scorer with
-        ``embed_deferring_aesthetic`` gives the aesthetic scores as a function, computed when a
-        caller first reads them.
-        """
-        if self.has_aesthetic and self._disk is None:
-            deferring = getattr(self.scorer, "embed_deferring_aesthetic", None)
-            if deferring is not None:
-                embeds, later = deferring(images)
-                return np.asarray(embeds, dtype=np.float32), later
-        both = getattr(self.scorer, "embed_and_aesthetic", None)
-        if self.has_aesthetic and both is not None:
-            embeds, aes = both(images)
-        else:
-            embeds = self.scorer.embed_images(images)
-            if self.has_aesthetic:
-                aes = self.scorer.aesthetic(images)
-            else:
-                aes = np.full(len(images), np.nan, dtype=np.float32)
-        return np.asarray(embeds, dtype=np.float32), np.asarray(aes, dtype=np.float32)
-
-    def _compute(
-        self, prompts: list[str], seeds: list[int], images_needed: bool = True
-    ) -> tuple[Computed, np.ndarray | None]:
-        """Generate and score: ``(embeds, aesthetic (maybe deferred), flags)`` and the images.
-
-        With ``workers > 1`` and no images needed, a large batch is shared with the worker
-        processes and the images are ``None``.
-        """
-        if not images_needed and len(split_points(len(prompts), self.workers)) > 2:
-            if self._pool is None:
-                self._pool = WorkerPool(
-                    self.generator, self.scorer, self.has_aesthetic, self.workers - 1
-                )
-            computed, remote = self._pool.compute(
-                prompts, seeds, lambda p, s: self._compute_here(p, s)[0]
-            )
-            self.stats.images_generated += remote
-            self.stats.extra["images_by_workers"] = (
-                self.stats.extra.get("images_by_workers", 0) + remote
-            )
-            return computed, None
-        return self._compute_here(prompts, seeds)
-
-    def _compute_here(self, prompts: list[str], seeds: list[int]) -> tuple[Computed, np.ndarray]:
-        """:meth:`_compute` in this process."""
-        t0 = time.perf_counter()
-        images, nonfinite = self._generate(prompts, seeds)
-        t1 = time.perf_counter()
-        embeds, aes = self._embed_and_aesthetic(images)
-        t2 = time.perf_counter()
-        black = images.reshape(len(images), -1).max(axis=1) <= BLACK_MAX_LEVEL
-        flags = np.where(nonfinite, _FLAG_NONFINITE, 0) | np.where(black, _FLAG_BLACK, 0)
-        self.stats.images_generated += len(prompts)
-        self.stats.seconds_generate += t1 - t0
-        self.stats.seconds_score += t2 - t1
-        return (embeds, aes, flags.astype(np.int32)), images
+            if record is None or (need and record.aesthetic is None):
+                still.append(j)
+                continue
+            rows.fill(j, record)
+            rows.hit[j] = True
+            self._memory.put(requests[j], record)
+            self.stats.disk_hits += 1
+        return still
 
     def _compute_misses(
-        self, requests: list[tuple[str, int]], images_needed: bool = True
-    ) -> Misses:
-        """Results of cache misses (a :class:`Misses`), with the images if ``images_needed``.
+        self, requests: list[Request], need: bool, images_needed: bool
+    ) -> tuple[_Rows, dict[int, np.ndarray]]:
+        """Scores of cache misses and, if ``images_needed``, their images (by row).
 
         With the generator's ``scene_keys``, each distinct (scene, seed) is generated once: a
         request that draws the scene of an earlier one (in this batch, or scored before and still
@@ -395,73 +288,94 @@ class RewardBackend:
         """
         prompts = [p for p, _ in requests]
         seeds = [s for _, s in requests]
-        n = len(requests)
-        count_tokens = getattr(self.generator, "count_tokens", None)
-        tokens = np.asarray(count_tokens(prompts)) if count_tokens else np.full(n, -1)
-        out = Misses(n, self.dim, tokens.astype(np.int32))
-        scene_keys = getattr(self.generator, "scene_keys", None)
-        if scene_keys is None:
-            (embeds, aes, flags), made = self._compute(prompts, seeds, images_needed)
-            out.embeds, out.flags = embeds, flags
-            out.images = dict(enumerate(made)) if made is not None and images_needed else {}
-            out.take_aesthetic(aes, np.arange(n), np.arange(n))
-            return out
-        keys = list(zip(scene_keys(prompts), seeds, strict=True))
-        slot: dict[Any, int] = {}  # scene key -> position among the images to make
-        make: list[int] = []  # the request that makes each of them
-        position = [-1] * n  # request -> that position; -1: remembered
-        remembered = self._scenes.get_many(keys) if self._scenes.capacity else [None] * n
-        for i, (key, record) in enumerate(zip(keys, remembered, strict=True)):
-            pos = slot.get(key)
+        out = _Rows(len(requests), self.dim, need)
+        out.tokens = np.asarray(self.generator.count_tokens(prompts)).astype(np.int32)
+        keys = self.generator.scene_keys(prompts)
+        if keys is None:
+            make, position = list(range(len(prompts))), list(range(len(prompts)))
+        else:
+            make, position = self._plan_scenes(list(zip(keys, seeds, strict=True)), out, need)
+        if not make:
+            return out, {}
+        made = ([prompts[i] for i in make], [seeds[i] for i in make])
+        done = self._generate_and_score(*made, need, images_needed)
+        _scatter(done, position, len(make), out)
+        if keys is not None and self._scenes.capacity:  # one record per image, in make's order
+            scenes = [(keys[i], seeds[i]) for i in make]
+            aes = [None] * len(make) if done.aesthetic is None else done.aesthetic.tolist()
+            records = map(
+                ScoreRecord, list(done.embeds), aes, done.flags.tolist(), [-1] * len(make)
+            )
+            self._scenes.put_many(zip(scenes, records, strict=False))
+        if done.images is None or not images_needed:
+            return out, {}
+        return out, {i: done.images[pos] for i, pos in enumerate(position) if pos >= 0}
+
+    def _plan_scenes(
+        self, scenes: list[tuple[Hashable, int]], out: _Rows, need: bool
+    ) -> tuple[list[int], list[int]]:
+        """Which requests make an image, and each request's image among them (``-1``: none).
+
+        A request whose (scene, seed) is remembered with every score it needs takes them (into
+        ``out``) and makes nothing; the first request of any other (scene, seed) makes it.
+        """
+        n = len(scenes)
+        remembered = self._scenes.get_many(scenes) if self._scenes.capacity else [None] * n
+        slot: dict[tuple[Hashable, int], int] = {}  # scene -> position among the images to make
+        make: list[int] = []
+        position = [-1] * n
+        for i, (scene, record) in enumerate(zip(scenes, remembered, strict=True)):
+            pos = slot.get(scene)
             if pos is None:
-                if record is not None:
-                    out.embeds[i], a, out.flags[i] = record
-                    if a is None:
-                        out.again.append(i)
-                        out.unfinished.append((record, i))
-                    else:
-                        out.aes[i] = a
+                if record is not None and not (need and record.aesthetic is None):
+                    out.fill(i, record, tokens=False)
                     continue
-                pos = slot[key] = len(make)
+                pos = slot[scene] = len(make)
                 make.append(i)
             position[i] = pos
-        extra = self.stats.extra
-        extra["images_reused"] = extra.get("images_reused", 0) + n - len(make)
-        if not make:
-            return out
-        (e, a, f), made = self._compute(
-            [prompts[i] for i in make], [seeds[i] for i in make], images_needed
-        )
-        where = np.array(position, dtype=np.intp)
-        drawn = np.flatnonzero(where >= 0)
-        if len(make) == n:  # every request draws a new scene
-            out.embeds, out.flags = e, f
-        else:
-            out.embeds[drawn], out.flags[drawn] = e[where[drawn]], f[where[drawn]]
-        out.take_aesthetic(a, drawn, where[drawn])
-        if self._scenes.capacity:  # one record per image made, in make's order (as slot's)
-            scores = [None] * len(make) if callable(a) else a.tolist()
-            records = [[x, y, z] for x, y, z in zip(list(e), scores, f.tolist(), strict=True)]
-            self._scenes.put_many(zip(slot, records, strict=True))
-            if callable(a):
-                out.unfinished += list(zip(records, make, strict=True))
-        if made is not None and images_needed:
-            out.images = {i: made[pos] for i, pos in enumerate(position) if pos >= 0}
-        return out
+        self.stats.count("images_reused", n - len(make))
+        return make, position
 
-    def _images_for(
-        self, requests: list[tuple[str, int]], fresh: dict[int, np.ndarray]
-    ) -> np.ndarray:
+    def _generate_and_score(
+        self, prompts: list[str], seeds: list[int], need: bool, images: bool
+    ) -> Computed:
+        """One call of the compute layer, counted in the stats."""
+        done = self.compute.generate_and_score(prompts, seeds, aesthetic=need, images=images)
+        self.stats.images_generated += len(prompts)
+        self.stats.seconds_generate += done.seconds_generate
+        self.stats.seconds_score += done.seconds_score
+        if done.by_workers:
+            self.stats.count("images_by_workers", done.by_workers)
+        return done
+
+    def _store(
+        self, requests: list[Request], computed: _Rows, images: dict[int, np.ndarray]
+    ) -> None:
+        """Put freshly computed results into the memory, disk and image caches."""
+        if self._memory.capacity or self._disk is not None:
+            records = computed.records()
+            self._memory.put_many(zip(requests, records, strict=True))
+            if self._disk is not None:
+                self._disk.put_many(
+                    (self.cache_key(*request), encode(record))
+                    for request, record in zip(requests, records, strict=True)
+                )
+        if self._images.capacity:
+            for i, image in images.items():
+                self._images.put(requests[i], image)
+
+    def _images_for(self, requests: list[Request], fresh: dict[int, np.ndarray]) -> np.ndarray:
+        """The images of ``requests``: fresh ones, kept ones, or generated again."""
         out: list[np.ndarray | None] = [fresh.get(j) for j in range(len(requests))]
         for j, request in enumerate(requests):
             if out[j] is None:
                 out[j] = self._images.get(request)
         todo = [j for j, image in enumerate(out) if image is None]
         if todo:
-            images, _ = self._generate(
+            images, _ = self.generator.generate_checked(
                 [requests[j][0] for j in todo], [requests[j][1] for j in todo]
             )
-            for j, image in zip(todo, images, strict=True):
+            for j, image in zip(todo, np.asarray(images), strict=True):
                 out[j] = image
                 self._images.put(requests[j], image)
         return np.stack(out)
@@ -508,10 +422,45 @@ class RewardBackend:
         """Close the disk cache connection and stop the worker processes."""
         if self._disk is not None:
             self._disk.close()
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        self.compute.close()
 
 
-def _rebuild(factory: Any, name: str, kwargs: dict[str, Any]) -> RewardBackend:
-    return factory(name, **kwargs)
+def _dedupe(prompts: list[str], seeds: list[int]) -> tuple[list[Request], np.ndarray]:
+    """The distinct requests in first-seen order, and each request's index among them."""
+    unique: dict[Request, int] = {}
+    inverse = np.fromiter(
+        (unique.setdefault(r, len(unique)) for r in zip(prompts, seeds, strict=True)),
+        dtype=np.intp,
+        count=len(prompts),
+    )
+    return list(unique), inverse
+
+
+def _scatter(done: Computed, position: list[int], made: int, out: _Rows) -> None:
+    """Rows of ``out`` whose ``position`` is an image made take its scores."""
+    if made == len(position):  # every row made its own image, in order
+        out.embeds, out.flags = done.embeds, done.flags
+        if done.aesthetic is not None:
+            out.aes = done.aesthetic
+        return
+    where = np.array(position, dtype=np.intp)
+    drawn = np.flatnonzero(where >= 0)
+    out.embeds[drawn], out.flags[drawn] = done.embeds[where[drawn]], done.flags[where[drawn]]
+    if done.aesthetic is not None and out.aes is not None:
+        out.aes[drawn] = done.aesthetic[where[drawn]]
+
+
+def _assemble(rows: _Rows, inverse: np.ndarray, images: np.ndarray | None) -> ScoreResult:
+    """The result in request order (duplicates expanded)."""
+    nonfinite = (rows.flags & FLAG_NONFINITE) > 0
+    black = (rows.flags & FLAG_BLACK) > 0
+    return ScoreResult(
+        rows.embeds[inverse],
+        None if rows.aes is None else rows.aes[inverse],
+        ~(nonfinite | black)[inverse],
+        nonfinite[inverse],
+        black[inverse],
+        rows.tokens[inverse],
+        rows.hit[inverse],
+        images,
+    )

@@ -1,4 +1,5 @@
-"""The terminal reward both rewrite envs share: render x and y on the same seeds, then score."""
+"""The terminal reward both rewrite envs share (render x and y on the same seeds, then score),
+and the read-only set-up they both make public (:class:`RewriteData`)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ class RewriteJudge:
         num_images: Seeds per episode.
         seed_pool: Number of fixed seed tuples, or ``None`` for fresh seeds every episode.
     """
+
+    needs_aesthetic: bool = True
+    """Score :meth:`requests` with ``aesthetic=True``: every reward config reports the aesthetic
+    term ``f_aes`` among its parts (``relevance`` too, for the record; ``nan`` where the scorer
+    has no aesthetic)."""
 
     def __init__(
         self, backend: RewardBackend, reward: str, num_images: int, seed_pool: int | None = 16
@@ -94,3 +100,19 @@ class RewriteJudge:
     def render(self, source: str, rewrite: str, seed: int) -> np.ndarray:
         """The images of ``x`` and ``y`` on the first seed, side by side."""
         return side_by_side(list(self.backend.generate([source, rewrite], [seed, seed])))
+
+
+class RewriteData:
+    """The read-only set-up of a rewrite env, single or native vector (every sub-env's)."""
+
+    _any_core: Any
+
+    @property
+    def prompt_set(self) -> tuple[str, ...]:
+        """The user prompts an episode draws ``x`` from (its split's, or the ones given)."""
+        return tuple(self._any_core.prompts)
+
+    @property
+    def reward_name(self) -> str:
+        """The reward config's name (a key of :data:`prompt_gym.rewards.REWARD_CONFIGS`)."""
+        return self._any_core.judge.reward_name

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from prompt_gym.backends.protocols import ScorerBase
 from prompt_gym.backends.real import presets
 from prompt_gym.backends.real.loading import (
     load,
@@ -44,7 +45,7 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 CHECKPOINT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
-class OpenClipScorer:
+class OpenClipScorer(ScorerBase):
     """Vision-language scorer over an open_clip model.
 
     Args:

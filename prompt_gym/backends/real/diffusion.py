@@ -30,12 +30,13 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from prompt_gym.backends.cache import MemoryLRU
+from prompt_gym.backends.protocols import GeneratorBase
 from prompt_gym.backends.real import presets
 from prompt_gym.backends.real.loading import (
     resolve_device,
@@ -55,7 +56,7 @@ from prompt_gym.backends.real.pipelines import (
 _LOCK = threading.RLock()  # pipelines are shared and not thread-safe: one batch at a time
 
 
-class DiffusersGenerator:
+class DiffusersGenerator(GeneratorBase):
     """Text-to-image generator over a diffusers Stable Diffusion / SDXL pipeline.
 
     Args:
@@ -105,23 +106,9 @@ class DiffusersGenerator:
         pipeline: Any = None,
     ) -> None:
         preset = presets.find_generator(model)
-        if preset is not None:
-            steps = preset.steps if steps is None else steps
-            guidance = preset.guidance if guidance is None else guidance
-            resolution = preset.resolution if resolution is None else resolution
-            scheduler = preset.scheduler if scheduler is None else scheduler
-        missing = [
-            k
-            for k, v in {"steps": steps, "guidance": guidance, "resolution": resolution}.items()
-            if v is None
-        ]
-        if missing:
-            raise ValueError(
-                f"model {model!r} is not a preset ({sorted(presets.GENERATORS)}): pass {missing} "
-                f"explicitly, e.g. DiffusersGenerator({model!r}, steps=20, guidance=7.5, "
-                f"resolution=512)"
-            )
-        assert steps is not None and guidance is not None and resolution is not None
+        steps, guidance, resolution, scheduler = _sampling(
+            model, preset, steps, guidance, resolution, scheduler
+        )
         check_options(steps, guidance, resolution, batch_size, scheduler, embed_cache_size)
         self.name = preset.name if preset is not None else model
         self.model = preset.model if preset is not None else model
@@ -133,26 +120,13 @@ class DiffusersGenerator:
         self.embed_cache_size = embed_cache_size
         self.tiny = self.model == presets.TINY and pipeline is None
         options = (self.dtype, self.device, taesd, scheduler, compile, channels_last, attention)
-        if pipeline is not None:
-            self.pipeline = prepare(pipeline, preset, *options)
-        else:
-            taesd_name = (preset.taesd if preset else "taesd") if taesd is True else str(taesd)
-            sources = (source_tag(self.name), source_tag(taesd_name) if taesd else None)
-            key = ("diffusers", self.name, self.model, *sources, *options)
-            self.pipeline = shared(
-                key,
-                lambda: prepare(
-                    load_pipeline(self.name, self.model, preset, self.dtype), preset, *options
-                ),
-            )
-            if not self.tiny:
-                warn_if_cpu(self.name, self.device)
+        self.pipeline = self._pipeline(preset, pipeline, options)
         scale = int(self.pipeline.vae_scale_factor)
         if self.resolution % scale:
             raise ValueError(
                 f"resolution must be a multiple of {scale} for {self.name!r}, got {resolution}"
             )
-        self._embeds: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._embeds = MemoryLRU(self.embed_cache_size)  # prompt -> encoder outputs
         self._negative: dict[str, Any] | None = None
         self._oom = OomSplitter(
             f"{self.name}: a single {self.resolution}x{self.resolution} image",
@@ -162,6 +136,26 @@ class DiffusersGenerator:
         self.profile = False
         self.timings: dict[str, float] = {}
         self.reset_timings()
+
+    def _pipeline(
+        self, preset: presets.GeneratorPreset | None, pipeline: Any, options: tuple[Any, ...]
+    ) -> Any:
+        """The given pipeline prepared, or the preset's, loaded once per process and shared."""
+        if pipeline is not None:
+            return prepare(pipeline, preset, *options)
+        taesd = options[2]
+        taesd_name = (preset.taesd if preset else "taesd") if taesd is True else str(taesd)
+        sources = (source_tag(self.name), source_tag(taesd_name) if taesd else None)
+        key = ("diffusers", self.name, self.model, *sources, *options)
+        loaded = shared(
+            key,
+            lambda: prepare(
+                load_pipeline(self.name, self.model, preset, self.dtype), preset, *options
+            ),
+        )
+        if not self.tiny:
+            warn_if_cpu(self.name, self.device)
+        return loaded
 
     # ------------------------------------------------------------------ public API
 
@@ -272,14 +266,14 @@ class DiffusersGenerator:
         vae = self.pipeline.vae
         cfg = vae.config
         latents = latents.to(vae.dtype)
-        mean, std = getattr(cfg, "latents_mean", None), getattr(cfg, "latents_std", None)
+        mean, std = cfg.get("latents_mean"), cfg.get("latents_std")
         if mean is not None and std is not None:
             mean = torch.tensor(mean, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
             std = torch.tensor(std, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
             latents = latents * std / cfg.scaling_factor + mean
         else:
             latents = latents / cfg.scaling_factor
-            shift = getattr(cfg, "shift_factor", None)
+            shift = cfg.get("shift_factor")
             if shift:
                 latents = latents + shift
         image = vae.decode(latents, return_dict=False)[0].float() / 2 + 0.5
@@ -292,22 +286,14 @@ class DiffusersGenerator:
         """Pipeline keyword arguments with the (cached) embeddings of ``prompts``."""
         import torch
 
-        rows: dict[str, dict[str, Any]] = {}
-        missing = []
-        for prompt in dict.fromkeys(prompts):
-            if prompt in self._embeds:
-                self._embeds.move_to_end(prompt)
-                rows[prompt] = self._embeds[prompt]
-            else:
-                missing.append(prompt)
+        distinct = list(dict.fromkeys(prompts))
+        rows = dict(zip(distinct, self._embeds.get_many(distinct), strict=True))
+        missing = [prompt for prompt, row in rows.items() if row is None]
         if missing:
             encoded = self._encode(missing)
             for i, prompt in enumerate(missing):
                 rows[prompt] = {k: v[i] for k, v in encoded.items()}
-                if self.embed_cache_size:
-                    self._embeds[prompt] = rows[prompt]
-            while len(self._embeds) > self.embed_cache_size:
-                self._embeds.popitem(last=False)
+            self._embeds.put_many((prompt, rows[prompt]) for prompt in missing)
         batch = {k: torch.stack([rows[p][k] for p in prompts]) for k in rows[prompts[0]]}
         if self.guidance > 1:
             if self._negative is None:
@@ -333,9 +319,39 @@ class DiffusersGenerator:
         import torch
 
         encoded = self._encode([""])
-        if getattr(self.pipeline.config, "force_zeros_for_empty_prompt", False):
+        if self.pipeline.config.get("force_zeros_for_empty_prompt", False):
             encoded = {k: torch.zeros_like(v) for k, v in encoded.items()}
         return encoded
+
+
+def _sampling(
+    model: str,
+    preset: presets.GeneratorPreset | None,
+    steps: int | None,
+    guidance: float | None,
+    resolution: int | None,
+    scheduler: str | None,
+) -> tuple[int, float, int, str | None]:
+    """Steps, guidance, resolution and scheduler: as given, else the preset's.
+
+    Raises:
+        ValueError: If one of the first three is neither given nor in a preset.
+    """
+    if preset is not None:
+        steps = preset.steps if steps is None else steps
+        guidance = preset.guidance if guidance is None else guidance
+        resolution = preset.resolution if resolution is None else resolution
+        scheduler = preset.scheduler if scheduler is None else scheduler
+    given = {"steps": steps, "guidance": guidance, "resolution": resolution}
+    missing = [k for k, v in given.items() if v is None]
+    if missing:
+        raise ValueError(
+            f"model {model!r} is not a preset ({sorted(presets.GENERATORS)}): pass {missing} "
+            f"explicitly, e.g. DiffusersGenerator({model!r}, steps=20, guidance=7.5, "
+            f"resolution=512)"
+        )
+    assert steps is not None and guidance is not None and resolution is not None
+    return steps, guidance, resolution, scheduler
 
 
 def _preset_factory(name: str) -> Callable[..., DiffusersGenerator]:

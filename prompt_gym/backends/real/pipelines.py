@@ -133,9 +133,7 @@ def prepare(
     attention: str | None,
 ) -> Any:
     """Put a loaded pipeline in the requested precision, decoder, scheduler and speed options."""
-    import torch
     from diffusers import (
-        AutoencoderKL,
         DDIMScheduler,
         DPMSolverMultistepScheduler,
         EulerDiscreteScheduler,
@@ -152,14 +150,7 @@ def prepare(
     if taesd:
         pipe.vae = load_taesd(taesd, preset, xl, dtype)
     pipe.to(device=device)
-    for module in pipe.components.values():
-        if isinstance(module, torch.nn.Module):
-            module.eval()
-            wanted = torch_dtype(dtype)
-            if module is pipe.vae and isinstance(module, AutoencoderKL) and dtype == "fp16":
-                wanted = torch.float32  # the fp16 SD VAE overflows to NaN
-            if next(module.parameters()).dtype != wanted:
-                module.to(dtype=wanted)
+    _set_dtype(pipe, dtype)
     if scheduler is not None:
         cls = {
             "dpmsolver++": DPMSolverMultistepScheduler,
@@ -168,6 +159,32 @@ def prepare(
         }[scheduler]
         extra = {"algorithm_type": "dpmsolver++"} if scheduler == "dpmsolver++" else {}
         pipe.scheduler = cls.from_config(pipe.scheduler.config, **extra)
+    _speed_options(pipe, compile, channels_last, attention)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _set_dtype(pipe: Any, dtype: str) -> None:
+    """Every module in eval mode at ``dtype`` (an fp16 SD VAE stays fp32: it overflows)."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    for module in pipe.components.values():
+        if isinstance(module, torch.nn.Module):
+            module.eval()
+            wanted = torch_dtype(dtype)
+            if module is pipe.vae and isinstance(module, AutoencoderKL) and dtype == "fp16":
+                wanted = torch.float32  # the fp16 SD VAE overflows to NaN
+            if next(module.parameters()).dtype != wanted:
+                module.to(dtype=wanted)
+
+
+def _speed_options(
+    pipe: Any, compile: bool | str, channels_last: bool, attention: str | None
+) -> None:
+    """Attention backend, memory format and compilation (none changes an image's meaning)."""
+    import torch
+
     if attention == "slicing":
         pipe.enable_attention_slicing()
     elif attention == "xformers":
@@ -181,5 +198,3 @@ def prepare(
         mode = None if compile is True else str(compile)
         pipe.unet.compile(mode=mode)
         pipe.vae.decoder.compile(mode=mode)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe

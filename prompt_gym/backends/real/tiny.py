@@ -78,17 +78,43 @@ def _seeded(seed: int) -> Iterator[None]:
 
 def tiny_sd_pipeline(seed: int = TINY_SEED) -> Any:
     """A tiny ``StableDiffusionPipeline`` (fp32, CPU, safety checker off) with sd-turbo's scheduler."""
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
-
     tokenizer = clip_tokenizer()
+    unet, vae, text_encoder = _tiny_unet(seed), _tiny_vae(seed), _tiny_text_encoder(seed, tokenizer)
+    pipe = turbo_pipeline(unet, vae, text_encoder, tokenizer)
+    for module in (unet, vae, text_encoder):
+        module.eval()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def turbo_pipeline(unet: Any, vae: Any, text_encoder: Any, tokenizer: Any) -> Any:
+    """A ``StableDiffusionPipeline`` of these modules with sd-turbo's scheduler, no safety checker."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="trailing",
+        steps_offset=1,
+    )
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def _tiny_unet(seed: int) -> Any:
+    from diffusers import UNet2DConditionModel
+
     with _seeded(seed):
-        unet = UNet2DConditionModel(
+        return UNet2DConditionModel(
             block_out_channels=(32, 64),
             layers_per_block=1,
             sample_size=32,
@@ -100,8 +126,13 @@ def tiny_sd_pipeline(seed: int = TINY_SEED) -> Any:
             attention_head_dim=(2, 4),
             norm_num_groups=32,
         )
+
+
+def _tiny_vae(seed: int) -> Any:
+    from diffusers import AutoencoderKL
+
     with _seeded(seed):
-        vae = AutoencoderKL(
+        return AutoencoderKL(
             block_out_channels=(32, 64),
             in_channels=3,
             out_channels=3,
@@ -111,42 +142,25 @@ def tiny_sd_pipeline(seed: int = TINY_SEED) -> Any:
             norm_num_groups=32,
             sample_size=64,
         )
+
+
+def _tiny_text_encoder(seed: int, tokenizer: Any) -> Any:
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    config = CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-5,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=77,
+    )
     with _seeded(seed):
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id,
-                hidden_size=32,
-                intermediate_size=37,
-                layer_norm_eps=1e-5,
-                num_attention_heads=4,
-                num_hidden_layers=2,
-                vocab_size=len(tokenizer),
-                max_position_embeddings=77,
-            )
-        )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        timestep_spacing="trailing",
-        steps_offset=1,
-    )
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    for module in (unet, vae, text_encoder):
-        module.eval()
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+        return CLIPTextModel(config)
 
 
 def tiny_taesd(seed: int = TINY_SEED) -> Any:

@@ -24,6 +24,7 @@ to luminance), cinematic (bars of 8 over the top and bottom 12%).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -142,6 +143,17 @@ def lighting(
         white[hl] = np.maximum(white[hl], spot)
 
 
+@dataclass(slots=True)
+class _Planes:
+    """The scalar fields of :func:`compose`: ``out = wb * background + wf * fill + add``."""
+
+    weights: np.ndarray  # (n, 2, H, W): wb and wf side by side, for mix_rows
+    wb: np.ndarray
+    wf: np.ndarray
+    add: np.ndarray
+    has_add: bool  # whether any row's ``add`` may be non-zero
+
+
 def compose(
     q: SceneParams,
     alpha: np.ndarray,
@@ -172,12 +184,52 @@ def compose(
     Returns:
         Each row's background colour as mixed, ``float32 (n, 3)``.
     """
-    n, h, w = alpha.shape  # the drawn window (the whole image when the grid is full)
-    height, width = grid.height, grid.width
-    side = min(height, width)
+    n = alpha.shape[0]
     fg = (q.fg * 255.0).astype(_F)
     bg = (q.bg * 255.0).astype(_F)
-    weights = scratch("weights", (n, 2, h, w))  # the two weights side by side, for mix_rows
+    present = int(np.bitwise_or.reduce(q.flags)) if n else 0  # every style bit of the rows
+
+    # 1. Base weights: coverage, and the lighting of the lit rows' fill
+    planes = _base_planes(alpha, lit, shade, white, scratch)
+    # 2. Fill styles: overshading, disc rims, textures
+    _fill_styles(q, alpha, depth, k, pat, grid, present, planes)
+    # 3. Pixel styles on the weights, then monochrome colours
+    planes.has_add |= bool(present & _ADDING_BITS)
+    _edge_styles(q, alpha, depth, k, grid, present, planes)
+    _scene_styles(q, pat, grid, present, planes)
+    _cinematic(q, grid, present, planes)
+    if present & params.STYLE_BIT["monochrome"]:  # rainbow / psychedelic rows: see step 5
+        mono = q.has("monochrome")
+        fg[mono] = (fg[mono] * _LUMA).sum(axis=1, keepdims=True)
+        bg[mono] = (bg[mono] * _LUMA).sum(axis=1, keepdims=True)
+    # 4. Mix the colours of every row as if both were flat
+    _mix_flat(planes, fg, bg, scratch, out)
+    # 5. Redo the rows whose colours are fields (rainbow, psychedelic)
+    if present & _FIELD_BITS:
+        _mix_fields(q, fg, bg, u, pat, grid, planes, out)
+    return bg
+
+
+_NO_ROWS = np.zeros(0, dtype=np.intp)
+
+
+def _rows(q: SceneParams, present: int, style: str) -> np.ndarray:
+    """Indices of the rows with ``style`` (no search when no row of the batch has it)."""
+    if not present & params.STYLE_BIT[style]:
+        return _NO_ROWS
+    return q.has(style).nonzero()[0]
+
+
+def _base_planes(
+    alpha: np.ndarray,
+    lit: int,
+    shade: np.ndarray | None,
+    white: np.ndarray | None,
+    scratch: Callable[[str, tuple[int, ...]], np.ndarray],
+) -> _Planes:
+    """Weights before any style: fill ``shade * colour + white * (255 - colour)`` on rows ``lit:``."""
+    n, h, w = alpha.shape  # the drawn window (the whole image when the grid is full)
+    weights = scratch("weights", (n, 2, h, w))
     wb, wf = weights[:, 0], weights[:, 1]
     add = scratch("add", (n, h, w))
     np.subtract(_F(1.0), alpha, out=wb)
@@ -185,24 +237,27 @@ def compose(
     unlit = lit if lit_fill else n  # rows lit: onwards get their fill weights below
     np.copyto(wf[:unlit], alpha[:unlit])
     add[:unlit] = _F(0.0)
-    has_add = False
-
-    present = int(np.bitwise_or.reduce(q.flags)) if n else 0  # every style bit of the rows
-    none = np.zeros(0, dtype=np.intp)
-
-    def rows(style: str) -> np.ndarray:
-        if not present & params.STYLE_BIT[style]:
-            return none
-        return q.has(style).nonzero()[0]
-
-    # ---- fill: shade * colour + white * (255 - colour)
     if lit_fill:
         s = slice(lit, n)
         np.multiply(alpha[s], shade, out=wf[s])
         np.multiply(white, alpha[s], out=add[s])
         wf[s] -= add[s]
         add[s] *= _F(255.0)
-        has_add = True
+    return _Planes(weights, wb, wf, add, lit_fill)
+
+
+def _fill_styles(
+    q: SceneParams,
+    alpha: np.ndarray,
+    depth: np.ndarray,
+    k: np.ndarray,
+    pat: Patterns,
+    grid: Grid,
+    present: int,
+    planes: _Planes,
+) -> None:
+    """Overshading (x0.75), disc rims, and the striped / detailed / dotted textures of the fill."""
+    wf, add = planes.wf, planes.add
     idx = q.overshade.nonzero()[0]
     if idx.size:
         wf[idx] *= _F(0.75)
@@ -215,24 +270,35 @@ def compose(
         ("detailed", pat.detail, params.U_DETAIL),
         ("dotted", pat.dots, params.U_DOTS),
     ):
-        idx = rows(style)
+        idx = _rows(q, present, style)
         if idx.size == 0:
             continue
         weight = grid.crop(bank, (q.u[idx, field] * bank.shape[0]).astype(np.int64), idx)
         if style != "dotted":  # a darker shade of the fill
             wf[idx] *= _F(1.0) - _F(0.55) * weight
             continue
-        has_add = True  # white dots, or near-black ones on light colours
+        planes.has_add = True  # white dots, or near-black ones on light colours
         light = channel_sum(q.fg[idx] * _LUMA) > 0.65
         accent = np.where(light, 25.0, 250.0).astype(_F)[:, None, None]
         dots = weight * alpha[idx]
         wf[idx] *= _F(1.0) - weight
         add[idx] += dots * accent
 
-    # ---- pixel styles on the weights
-    has_add |= bool(present & _ADDING_BITS)
-    idx = rows("outlined")
+
+def _edge_styles(
+    q: SceneParams,
+    alpha: np.ndarray,
+    depth: np.ndarray,
+    k: np.ndarray,
+    grid: Grid,
+    present: int,
+    planes: _Planes,
+) -> None:
+    """The styles around the object's edge: ``outlined`` and the glow (``glowing``, neon)."""
+    wb, wf, add = planes.wb, planes.wf, planes.add
+    idx = _rows(q, present, "outlined")
     if idx.size:  # a dark line just outside the edge, 0.9 px wide at 64 px
+        side = min(grid.height, grid.width)
         a = (_F(0.9 * side / 64) / q.soft[idx].astype(_F))[:, None, None]
         f = _F(1.0) - _F(0.9) * clip(_F(0.5) + a - np.abs(_F(0.5) - depth[idx] - a), 0, 1)
         wf[idx] *= f
@@ -251,10 +317,17 @@ def compose(
         wf[idx] = wf[idx] * keep + g
         wb[idx] *= keep
         add[idx] *= keep
-    idx = rows("gradient")
+
+
+def _scene_styles(q: SceneParams, pat: Patterns, grid: Grid, present: int, planes: _Planes) -> None:
+    """The whole-image styles: gradient, dramatic lighting, vignette, foggy, blurry, grainy."""
+    wb, wf, add = planes.wb, planes.wf, planes.add
+    height, width = grid.height, grid.width
+    side = min(height, width)
+    idx = _rows(q, present, "gradient")
     if idx.size:
         wb[idx] *= _F(1.0) - _F(0.55) * grid.ys(idx) / _F(height)
-    idx = rows("dramatic lighting")
+    idx = _rows(q, present, "dramatic lighting")
     if idx.size:  # dark scene, spotlight on the group
         xs = grid.xs(idx) / _F(side)
         ys = grid.ys(idx) / _F(side)
@@ -263,53 +336,76 @@ def compose(
         dist = np.sqrt((xs - ax) ** 2 + (ys - ay) ** 2)
         light = clip(_F(1.5) - _F(3.0) * dist, _F(0.15), _F(1.3))
         _scale(idx, light, wf, wb, add)
-    idx = rows("vignette")
+    idx = _rows(q, present, "vignette")
     if idx.size:
         _scale(idx, grid.field(pat.vignette, idx), wf, wb, add)
-    idx = rows("foggy")
+    idx = _rows(q, present, "foggy")
     if idx.size:
         _scale(idx, _F(0.45), wf, wb, add)
         add[idx] += _F(0.55 * 0.84 * 255)
-    idx = rows("blurry")
+    idx = _rows(q, present, "blurry")
     if idx.size:  # haze towards the average of the two colours
         _scale(idx, _F(0.75), wf, wb, add)
         wf[idx] += _F(0.125)
         wb[idx] += _F(0.125)
-    idx = rows("grainy")
+    idx = _rows(q, present, "grainy")
     if idx.size:
         which = (q.u[idx, params.U_GRAIN] * pat.grain.shape[0]).astype(np.int64)
         add[idx] += grid.crop(pat.grain, which, idx) * _F(28.0)
-    idx = rows("cinematic")
-    if idx.size:
-        bar = max(1, round(0.12 * height))
-        if grid.full:
-            for band in (slice(0, bar), slice(h - bar, h)):
-                wf[idx, band] = _F(0.0)
-                wb[idx, band] = _F(0.0)
-                add[idx, band] = _F(8.0)
-        else:
-            y = grid.lines(idx)
-            bars = (y < bar) | (y >= height - bar)
-            for field, value in ((wf, 0.0), (wb, 0.0), (add, 8.0)):
-                field[idx] = np.where(bars, _F(value), field[idx])
-    mono = q.has("monochrome")
-    if (
-        present & params.STYLE_BIT["monochrome"]
-    ):  # colour fields of rainbow / psychedelic rows are handled below
-        fg[mono] = (fg[mono] * _LUMA).sum(axis=1, keepdims=True)
-        bg[mono] = (bg[mono] * _LUMA).sum(axis=1, keepdims=True)
 
-    # ---- mix the colours: every row as if both colours were flat, then redo the others
+
+def _cinematic(q: SceneParams, grid: Grid, present: int, planes: _Planes) -> None:
+    """``cinematic``: bars of grey 8 over the top and bottom 12% of the image."""
+    idx = _rows(q, present, "cinematic")
+    if not idx.size:
+        return
+    wb, wf, add = planes.wb, planes.wf, planes.add
+    height = grid.height
+    bar = max(1, round(0.12 * height))
+    if grid.full:
+        h = wf.shape[1]
+        for band in (slice(0, bar), slice(h - bar, h)):
+            wf[idx, band] = _F(0.0)
+            wb[idx, band] = _F(0.0)
+            add[idx, band] = _F(8.0)
+    else:
+        y = grid.lines(idx)
+        bars = (y < bar) | (y >= height - bar)
+        for field, value in ((wf, 0.0), (wb, 0.0), (add, 8.0)):
+            field[idx] = np.where(bars, _F(value), field[idx])
+
+
+def _mix_flat(
+    planes: _Planes,
+    fg: np.ndarray,
+    bg: np.ndarray,
+    scratch: Callable[[str, tuple[int, ...]], np.ndarray],
+    out: np.ndarray,
+) -> None:
+    """``out = wb * bg + wf * fg + add`` per channel, clipped, with flat colours on every row."""
+    n, h, w = planes.add.shape
     mix = scratch("mix", (n, h, w))
     colours = np.empty((n, 3, 2), dtype=_F)  # background and fill of each channel
     colours[:, :, 0], colours[:, :, 1] = bg, fg
     for c in range(3):
-        mix_rows(weights, colours[:, c], mix)
-        if has_add:
-            mix += add
+        mix_rows(planes.weights, colours[:, c], mix)
+        if planes.has_add:
+            mix += planes.add
         clip(mix, _F(0.0), _F(255.0), out=out[:, c], casting="unsafe")
-    if not present & _FIELD_BITS:
-        return bg
+
+
+def _mix_fields(
+    q: SceneParams,
+    fg: np.ndarray,
+    bg: np.ndarray,
+    u: np.ndarray,
+    pat: Patterns,
+    grid: Grid,
+    planes: _Planes,
+    out: np.ndarray,
+) -> None:
+    """Redo the mix of the rainbow and psychedelic rows, whose colours vary over the image."""
+    _, h, w = planes.add.shape
     fields = np.flatnonzero(q.has("rainbow") | q.has("psychedelic"))
     r = q.take(fields)
     fgf = np.broadcast_to(fg[fields, :, None, None], (fields.size, 3, 1, w)).copy()
@@ -331,12 +427,12 @@ def compose(
     if idx.size:
         fgf[idx] = (np.moveaxis(fgf[idx], 1, -1) * _LUMA).sum(axis=-1)[:, None]
         bgf[idx] = (np.moveaxis(bgf[idx], 1, -1) * _LUMA).sum(axis=-1)[:, None]
+    wb, wf, add = planes.wb, planes.wf, planes.add
     for c in range(3):
         mixed = wb[fields] * bgf[:, c] + wf[fields] * fgf[:, c]
-        if has_add:
+        if planes.has_add:
             mixed += add[fields]
         out[fields, c] = clip(mixed, _F(0.0), _F(255.0))
-    return bg
 
 
 def _scale(idx: np.ndarray, f: np.ndarray | np.float32, *fields: np.ndarray) -> None:

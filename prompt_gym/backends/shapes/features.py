@@ -39,6 +39,7 @@ import math
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -316,19 +317,67 @@ def features_and_stats(t: np.ndarray) -> tuple[np.ndarray, Stats]:
     n, _, s, _ = t.shape
     npx = s * s
     x = t.reshape(n, 3, npx)
+    # 1. Background estimate and subject mask
     border = border_colour(t)
     sal = saliency(t, border)
     top = sal.reshape(n, npx).max(axis=1)
     m = subject_mask(sal, MASK_FLOOR, top).reshape(n, npx)
 
-    # weighted and plain channel sums
+    # 2. Plain and mask-weighted sums of the per-pixel channels
+    lum, chans = _channels(x, s)
+    plain = chans.sum(axis=2).astype(np.float64)  # (N, 8)
+    chans *= m[:, None, :]
+    weighted = chans.sum(axis=2).astype(np.float64)  # (N, 8)
+
+    # 3. Moments of the mask and of the light inside it; the layout
+    mom = _moments(m.reshape(n, s, s))
+    lit = _light_sums(m, lum, s)
+    layout = _blocks(lum.reshape(n, s, s))
+
+    # 4. Object colour and fill
+    mass = mom[:, 0] + 1e-3
+    area = mass / npx
+    obj_rgb = weighted[:, :3] / mass[:, None]
+    obj_rgb = np.where((mom[:, 0] > 0.5)[:, None], obj_rgb, border)
+    obj_lum = channel_sum(obj_rgb) / 3.0
+    fill = _fill_features(weighted, plain, obj_rgb, obj_lum, mass, s)
+
+    # 5. Shape: central moments, the light's direction and the mask's edges
+    c = _central_moments(mom, mass)
+    inertia = c.mu20 + c.mu02 + 1e-6
+    light = _light_direction(lit, c, inertia)
+    shape = _shape_features(c, inertia, area, mass, m.reshape(n, s, s))
+
+    # 6. Assemble
+    glob = _global_features(plain, npx)
+    bins = colour_bins(np.concatenate([border, obj_rgb]))
+    stats = Stats(t, plain[:, :3], m, mom[:, :3], top, sal)
+    raw = np.concatenate(
+        [
+            bins[:n],
+            bins[n:],
+            obj_lum[:, None],
+            fill,
+            light,
+            shape,
+            np.stack([c.cx + 0.5, c.cy + 0.5, area], axis=1),
+            layout,
+            glob,
+        ],
+        axis=1,
+    )
+    return raw, stats
+
+
+def _channels(x: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+    """``L`` and the channels ``(N, 8, S * S)``: R, G, B, L**2, chroma, |lap L|, A**2, Y**2."""
+    n, _, npx = x.shape
     lum = channel_sum(x)
     lum *= _F(1 / 3)
     opp_a = x[:, 0] - x[:, 1]
     opp_y = x[:, 0] + x[:, 1]
     opp_y *= _F(0.5)
     opp_y -= x[:, 2]
-    img = lum.reshape(n, s, s)
     chans = np.empty((n, 8, npx), dtype=_F)
     chans[:, :3] = x
     np.multiply(lum, lum, out=chans[:, 3])
@@ -336,9 +385,15 @@ def features_and_stats(t: np.ndarray) -> tuple[np.ndarray, Stats]:
     np.multiply(opp_y, opp_y, out=chans[:, 7])
     np.add(chans[:, 6], chans[:, 7], out=chans[:, 4])  # chroma = sqrt(A**2 + Y**2)
     np.sqrt(chans[:, 4], out=chans[:, 4])
-    # |Laplacian of L| inside the one-pixel frame, on the flat pixel axis (pixels s + 1 to
-    # npx - s - 2; the frame pixels among them are zeroed after)
-    lap = chans[:, 5]
+    _abs_laplacian(lum, s, chans[:, 5])
+    return lum, chans
+
+
+def _abs_laplacian(lum: np.ndarray, s: int, lap: np.ndarray) -> None:
+    """``lap (N, S * S)`` = |Laplacian of ``lum``| inside the one-pixel frame, 0 on the frame."""
+    # on the flat pixel axis: pixels s + 1 to npx - s - 2; the frame pixels among them are
+    # zeroed after
+    n, npx = lum.shape
     a, b = s + 1, npx - s - 1
     np.multiply(lum[:, a:b], _F(4.0), out=lap[:, a:b])
     for shift in (-s, s, -1, 1):  # above, below, left, right
@@ -349,33 +404,56 @@ def features_and_stats(t: np.ndarray) -> tuple[np.ndarray, Stats]:
     frame = lap.reshape(n, s, s)
     frame[:, :, 0] = 0.0
     frame[:, :, -1] = 0.0
-    plain = chans.sum(axis=2).astype(np.float64)  # (N, 8)
-    chans *= m[:, None, :]
-    weighted = chans.sum(axis=2).astype(np.float64)  # (N, 8)
-    mom = _moments(m.reshape(n, s, s))
+
+
+def _light_sums(
+    m: np.ndarray, lum: np.ndarray, s: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sum x, sum y, sum + 1e-3)`` of ``m * lum`` over centred coordinates, ``float64 (N,)``."""
+    n = m.shape[0]
     powers, _ = _bases(s)
     lit = einsum("nyx,by->nbx", (m * lum).reshape(n, s, s), powers[:2])
     lit_x = einsum("nx,x->n", lit[:, 0], powers[1]).astype(np.float64)
     lit_y = lit[:, 1].sum(axis=1).astype(np.float64)
     lit_mass = lit[:, 0].sum(axis=1).astype(np.float64) + 1e-3
-    layout = _blocks(img)
+    return lit_x, lit_y, lit_mass
 
-    mass = mom[:, 0] + 1e-3
-    area = mass / npx
-    obj_rgb = weighted[:, :3] / mass[:, None]
-    obj_rgb = np.where((mom[:, 0] > 0.5)[:, None], obj_rgb, border)
-    obj_lum = channel_sum(obj_rgb) / 3.0
+
+def _fill_features(
+    weighted: np.ndarray,
+    plain: np.ndarray,
+    obj_rgb: np.ndarray,
+    obj_lum: np.ndarray,
+    mass: np.ndarray,
+    s: int,
+) -> np.ndarray:
+    """The fill group's spread of L, hue variety and Laplacian in and out, ``(N, 4)``."""
     obj_a = obj_rgb[:, 0] - obj_rgb[:, 1]
     obj_y = 0.5 * (obj_rgb[:, 0] + obj_rgb[:, 1]) - obj_rgb[:, 2]
-
-    # fill
     spread = np.sqrt(np.maximum(weighted[:, 3] / mass - obj_lum**2, 0.0))
     variety = 1.0 - np.sqrt(obj_a**2 + obj_y**2) / (weighted[:, 4] / mass + 0.02)
     inner = (s - 2) ** 2
     lap_in = weighted[:, 5] / mass
     lap_out = (plain[:, 5] - weighted[:, 5]) / (inner - mass + 1.0)
+    return np.stack([spread, variety, lap_in, lap_out], axis=1)
 
-    # shape: central moments and mask edges
+
+class _Central(NamedTuple):
+    """The mask's centroid and central moments (``mu_ab``: x to the a, y to the b)."""
+
+    cx: np.ndarray
+    cy: np.ndarray
+    mu20: np.ndarray
+    mu02: np.ndarray
+    mu11: np.ndarray
+    mu03: np.ndarray
+    mu40: np.ndarray
+    mu04: np.ndarray
+    mu22: np.ndarray
+
+
+def _central_moments(mom: np.ndarray, mass: np.ndarray) -> _Central:
+    """Centroid and central moments from the raw moments ``mom (N, 13)`` of :func:`_moments`."""
     e = mom / mass[:, None]
     cx, cy = e[:, 1], e[:, 2]
     mu20 = e[:, 3] - cx**2
@@ -393,12 +471,24 @@ def features_and_stats(t: np.ndarray) -> tuple[np.ndarray, Stats]:
         + 4 * cx * cy * e[:, 5]
         - 3 * cx**2 * cy**2
     )
-    inertia = mu20 + mu02 + 1e-6
+    return _Central(cx, cy, mu20, mu02, mu11, mu03, mu40, mu04, mu22)
+
+
+def _light_direction(
+    lit: tuple[np.ndarray, np.ndarray, np.ndarray], c: _Central, inertia: np.ndarray
+) -> np.ndarray:
+    """``(N, 2)`` offset of the light's centroid from the mask's, over the object's radius."""
+    lit_x, lit_y, lit_mass = lit
     radius = np.sqrt(inertia)
-    light = np.stack([(lit_x / lit_mass - cx) / radius, (lit_y / lit_mass - cy) / radius], axis=1)
-    # |differences| of neighbouring mask pixels (right, down, down-right, down-left) at the
-    # pixels (y, x < S - 1)
-    m2 = m.reshape(n, s, s)
+    return np.stack(
+        [(lit_x / lit_mass - c.cx) / radius, (lit_y / lit_mass - c.cy) / radius], axis=1
+    )
+
+
+def _edge_sums(m2: np.ndarray) -> np.ndarray:
+    """``float64 (N, 4)`` sums of |differences| of neighbouring mask pixels ``m2 (N, S, S)``."""
+    # right, down, down-right, down-left, at the pixels (y, x < S - 1)
+    n, s, _ = m2.shape
     edges = np.empty((n, 4, s - 1, s - 1), dtype=_F)
     top_left, top_right = m2[:, :-1, :-1], m2[:, :-1, 1:]
     np.subtract(top_right, top_left, out=edges[:, 0])
@@ -406,27 +496,38 @@ def features_and_stats(t: np.ndarray) -> tuple[np.ndarray, Stats]:
     np.subtract(m2[:, 1:, 1:], top_left, out=edges[:, 2])
     np.subtract(m2[:, 1:, :-1], top_right, out=edges[:, 3])
     np.abs(edges, out=edges)
-    ed = edges.reshape(n, 4, -1).sum(axis=2, dtype=np.float64)
+    return edges.reshape(n, 4, -1).sum(axis=2, dtype=np.float64)
+
+
+def _shape_features(
+    c: _Central, inertia: np.ndarray, area: np.ndarray, mass: np.ndarray, m2: np.ndarray
+) -> np.ndarray:
+    """The shape group ``(N, 9)`` from the central moments and the edges of masks ``m2``."""
+    s = m2.shape[-1]
+    ed = _edge_sums(m2)
     axis_edges = ed[:, 0] + ed[:, 1] + 1e-3
-    shape = np.stack(
+    return np.stack(
         [
-            (mu20 - mu02) / inertia,
-            2 * mu11 / inertia,
+            (c.mu20 - c.mu02) / inertia,
+            2 * c.mu11 / inertia,
             np.log(inertia / (area + 1e-3)),
             np.log(axis_edges**2 / mass / s),
             (ed[:, 2] + ed[:, 3]) / axis_edges,
             (ed[:, 0] - ed[:, 1]) / axis_edges,
-            mu03 / inertia**1.5,
-            (mu40 + mu04) / inertia**2,
-            mu22 / inertia**2,
+            c.mu03 / inertia**1.5,
+            (c.mu40 + c.mu04) / inertia**2,
+            c.mu22 / inertia**2,
         ],
         axis=1,
     )
 
+
+def _global_features(plain: np.ndarray, npx: int) -> np.ndarray:
+    """The global group ``(N, 4)``: mean and spread of L, spreads of A and Y."""
     mean_l = (plain[:, 0] + plain[:, 1] + plain[:, 2]) / (3 * npx)
     mean_a = (plain[:, 0] - plain[:, 1]) / npx
     mean_y = (0.5 * (plain[:, 0] + plain[:, 1]) - plain[:, 2]) / npx
-    glob = np.stack(
+    return np.stack(
         [
             mean_l,
             np.sqrt(np.maximum(plain[:, 3] / npx - mean_l**2, 0.0)),
@@ -435,20 +536,3 @@ def features_and_stats(t: np.ndarray) -> tuple[np.ndarray, Stats]:
         ],
         axis=1,
     )
-    bins = colour_bins(np.concatenate([border, obj_rgb]))
-    stats = Stats(t, plain[:, :3], m, mom[:, :3], top, sal)
-    raw = np.concatenate(
-        [
-            bins[:n],
-            bins[n:],
-            obj_lum[:, None],
-            np.stack([spread, variety, lap_in, lap_out], axis=1),
-            light,
-            shape,
-            np.stack([cx + 0.5, cy + 0.5, area], axis=1),
-            layout,
-            glob,
-        ],
-        axis=1,
-    )
-    return raw, stats

@@ -359,33 +359,9 @@ def resolve(
 
     count = st[:, 6].astype(np.int64)
     count = np.where(count == 0, 2 + (u[:, U_COUNT] < 0.5), count)
-    size = st[:, 2]
-    if cond is not None:  # a diluted size word moves towards the default size
-        size = np.where(
-            size < 0, size, vocab.DEFAULT_SIZE + cond[:, 2] * (size - vocab.DEFAULT_SIZE)
-        )
-    size_jitter = np.where(size < 0, 0.4, 0.2) * (u[:, U_SIZE] - 0.5)
-    half = np.where(size < 0, vocab.DEFAULT_SIZE, size) * (1.0 + size_jitter) * _COUNT_SCALE[count]
-    if cond is not None:
-        half = half * cond[:, 11]
-    half = np.minimum(half, _COUNT_MAX_HALF[count])
-
+    half = _half_extents(st, cond, u, count)
     flags = st[:, 7].astype(np.int64)
-    pos_kind = st[:, 3]
-    corner = (u[:, U_CORNER] * 4).astype(np.int64)
-    anchor = st[:, 4:6].copy()
-    is_corner = pos_kind == 2
-    anchor[is_corner, 0] = np.where(corner[is_corner] % 2 == 0, 0.26, 0.74)
-    anchor[is_corner, 1] = np.where(corner[is_corner] < 2, 0.26, 0.74)
-    amp = np.where(pos_kind == 0, 0.11, 0.04)
-    if cond is not None:  # a diluted position word: nearer the centre
-        anchor = 0.5 + cond[:, 3, None] * (anchor - 0.5)
-    centered = (flags & STYLE_BIT["centered"]) != 0
-    anchor[centered] = 0.5
-    amp[centered] = 0.01
-    anchor += 2.0 * amp[:, None] * (u[:, U_X : U_Y + 1] - 0.5)
-    if cond is not None:
-        anchor += cond[:, 12:14]
+    anchor = _anchors(st, cond, u, flags)
     jitter = 0.05 * (u[:, U_OBJECTS : U_OBJECTS + 6].reshape(n, 3, 2) - 0.5)
     centres = clip(anchor[:, None, :] + _OFFSETS[count] * half[:, None, None] + jitter, 0.04, 0.96)
 
@@ -411,6 +387,44 @@ def resolve(
         flags=flags,
         u=u,
     )
+
+
+def _half_extents(
+    st: np.ndarray, cond: np.ndarray | None, u: np.ndarray, count: np.ndarray
+) -> np.ndarray:
+    """Object half-extents: the size word (diluted in world 3), the seed's jitter, the count."""
+    size = st[:, 2]
+    if cond is not None:  # a diluted size word moves towards the default size
+        size = np.where(
+            size < 0, size, vocab.DEFAULT_SIZE + cond[:, 2] * (size - vocab.DEFAULT_SIZE)
+        )
+    size_jitter = np.where(size < 0, 0.4, 0.2) * (u[:, U_SIZE] - 0.5)
+    half = np.where(size < 0, vocab.DEFAULT_SIZE, size) * (1.0 + size_jitter) * _COUNT_SCALE[count]
+    if cond is not None:
+        half = half * cond[:, 11]
+    return np.minimum(half, _COUNT_MAX_HALF[count])
+
+
+def _anchors(
+    st: np.ndarray, cond: np.ndarray | None, u: np.ndarray, flags: np.ndarray
+) -> np.ndarray:
+    """Where each image's objects gather: the position word, corners and centring, jitter."""
+    pos_kind = st[:, 3]
+    corner = (u[:, U_CORNER] * 4).astype(np.int64)
+    anchor = st[:, 4:6].copy()
+    is_corner = pos_kind == 2
+    anchor[is_corner, 0] = np.where(corner[is_corner] % 2 == 0, 0.26, 0.74)
+    anchor[is_corner, 1] = np.where(corner[is_corner] < 2, 0.26, 0.74)
+    amp = np.where(pos_kind == 0, 0.11, 0.04)
+    if cond is not None:  # a diluted position word: nearer the centre
+        anchor = 0.5 + cond[:, 3, None] * (anchor - 0.5)
+    centered = (flags & STYLE_BIT["centered"]) != 0
+    anchor[centered] = 0.5
+    amp[centered] = 0.01
+    anchor += 2.0 * amp[:, None] * (u[:, U_X : U_Y + 1] - 0.5)
+    if cond is not None:
+        anchor += cond[:, 12:14]
+    return anchor
 
 
 def _conditioned_colours(

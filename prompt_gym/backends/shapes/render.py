@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from prompt_gym.backends.protocols import GeneratorBase
 from prompt_gym.backends.shapes import geometry, params, vocab
 from prompt_gym.backends.shapes.compose import compose, lighting, runs, scale_rows
 from prompt_gym.backends.shapes.conditioning import condition
@@ -99,7 +100,7 @@ class _Workspace(threading.local):
 _WS = _Workspace()
 
 
-class ShapesGenerator:
+class ShapesGenerator(GeneratorBase):
     """Procedural text-to-image model of the shapes world (CPU, batched, deterministic).
 
     Args:
@@ -269,11 +270,47 @@ def _draw(p: SceneParams, grid: Grid, n_simple: int, n_unlit: int) -> tuple[np.n
     in ``[0, 255]``, as mixed (what every pixel away from the objects shows).
     """
     n = p.fg.shape[0]
-    h, w = grid.rows, grid.cols
     side = min(grid.height, grid.width)
     # k converts local units (object half-extents) into edge-softness units
     narrow = np.minimum(p.aspect[:, 0], p.aspect[:, 1])
     k = (p.half * side * narrow / p.soft).astype(_F)[:, None, None]
+    # 1. depth of the union of the objects, and the lighting of the nearest one
+    depth, us0, shade, white = _depth_and_lighting(p, grid, n_unlit, k)
+    # 2. coverage
+    alpha = _alpha(p, depth, k, grid)
+    # 3. colour: flat fills here, everything else in compose
+    pixels = _WS.get("pixels", (n, grid.rows, grid.cols, 3), np.uint8)
+    planes = pixels.transpose(0, 3, 1, 2)  # colour planes, written one channel at a time
+    background = np.empty((n, 3), dtype=_F)
+    if n_simple:
+        background[:n_simple] = _flat_fill(p, alpha, n_simple, planes)
+    if n_simple < n:
+        s = slice(n_simple, n)
+        q = p.take(s)
+        background[s] = compose(
+            q,
+            alpha[s],
+            depth[s],
+            k[s],
+            us0[s] / k[s],
+            n_unlit - n_simple,
+            shade,
+            white,
+            patterns(grid.height, grid.width),
+            grid.take(s),
+            _WS.get,
+            planes[s],
+        )
+    return pixels, background
+
+
+def _depth_and_lighting(
+    p: SceneParams, grid: Grid, n_unlit: int, k: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Depth of every image's objects (their union: the maximum), the first object's ``u``
+    coordinates, and the shade and white planes of the nearest object of rows ``n_unlit:``."""
+    n = p.fg.shape[0]
+    h, w = grid.rows, grid.cols
     depth = _WS.get("depth", (n, h, w))
     every = np.arange(n)
     us0, vs0 = _coords(p, every, 0, k, grid)
@@ -304,42 +341,28 @@ def _draw(p: SceneParams, grid: Grid, n_simple: int, n_unlit: int) -> tuple[np.n
             near, local = closer[sel], sub - n_unlit
             shade[local] = np.where(near, s2, shade[local])
             white[local] = np.where(near, w2, white[local])
+    return depth, us0, shade, white
 
-    alpha = _WS.get("alpha", (n, h, w))
+
+def _alpha(p: SceneParams, depth: np.ndarray, k: np.ndarray, grid: Grid) -> np.ndarray:
+    """Coverage ``clip(depth, 0, 1)``; a box keeps only a band along the inside of its edge."""
+    alpha = _WS.get("alpha", (p.fg.shape[0], grid.rows, grid.cols))
     clip(depth, _F(0.0), _F(1.0), out=alpha)
     hollow = p.hollow.nonzero()[0]
-    if hollow.size:  # a box: only a band along the inside of the edge
+    if hollow.size:
         tk = _HOLLOW_BAND * k[hollow]
         band = np.abs(_F(0.5) + tk - depth[hollow])
         alpha[hollow] = clip(_F(0.5) + tk - band, 0, 1)
+    return alpha
 
-    pixels = _WS.get("pixels", (n, h, w, 3), np.uint8)
-    planes = pixels.transpose(0, 3, 1, 2)  # colour planes, written one channel at a time
-    background = np.empty((n, 3), dtype=_F)
-    if n_simple:  # flat fill on a flat background: bg + alpha (fg - bg), truncated to uint8
-        s = slice(0, n_simple)
-        fg = (p.fg[s] * 255.0).astype(_F)
-        bg = (p.bg[s] * 255.0).astype(_F)
-        background[s] = bg
-        tmp = _WS.get("tmp", (n_simple, h, w))
-        for c in range(3):
-            scale_rows(alpha[s], fg[:, c] - bg[:, c], tmp)
-            np.add(tmp, bg[:, c, None, None], out=planes[s, c], casting="unsafe")
-    if n_simple < n:
-        s = slice(n_simple, n)
-        q = p.take(s)
-        background[s] = compose(
-            q,
-            alpha[s],
-            depth[s],
-            k[s],
-            us0[s] / k[s],
-            n_unlit - n_simple,
-            shade,
-            white,
-            patterns(grid.height, grid.width),
-            grid.take(s),
-            _WS.get,
-            planes[s],
-        )
-    return pixels, background
+
+def _flat_fill(p: SceneParams, alpha: np.ndarray, n_simple: int, planes: np.ndarray) -> np.ndarray:
+    """Rows ``:n_simple``: bg + alpha (fg - bg), truncated to uint8; returns their bg colours."""
+    s = slice(0, n_simple)
+    fg = (p.fg[s] * 255.0).astype(_F)
+    bg = (p.bg[s] * 255.0).astype(_F)
+    tmp = _WS.get("tmp", (n_simple, alpha.shape[1], alpha.shape[2]))
+    for c in range(3):
+        scale_rows(alpha[s], fg[:, c] - bg[:, c], tmp)
+        np.add(tmp, bg[:, c, None, None], out=planes[s, c], casting="unsafe")
+    return bg

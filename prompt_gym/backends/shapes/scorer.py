@@ -46,14 +46,15 @@ image of "a blue square" vs "a red circle" (none)     0.64
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from prompt_gym.backends.cache import MemoryLRU
+from prompt_gym.backends.protocols import ScorerBase
 from prompt_gym.backends.shapes import aesthetic as _aesthetic
 from prompt_gym.backends.shapes import vocab
 from prompt_gym.backends.shapes.conditioning import condition
@@ -185,7 +186,7 @@ def _weights() -> np.ndarray:
     return w
 
 
-class ShapesScorer:
+class ShapesScorer(ScorerBase):
     """Deterministic vision-language scorer of the shapes world (see the module docstring).
 
     Args:
@@ -229,7 +230,7 @@ class ShapesScorer:
         self._a = np.sqrt(self.content)
         self._b = np.sqrt(1.0 - self.content - self.shared)
         self._c = np.sqrt(self.shared)
-        self._text_cache: OrderedDict[object, np.ndarray] = OrderedDict()
+        self._text_cache = MemoryLRU(self.cache_size)  # text key -> embedding
 
     def config(self) -> dict[str, Any]:
         """Every parameter that changes a score."""
@@ -278,46 +279,36 @@ class ShapesScorer:
         # a text renders like every text of its key (in world 2 its spec), so one stands for all
         key = parse_prompt if self.world == 2 else (lambda t: condition(t).key())
         specs = [key(t) for t in texts]
-        missing = {s: t for s, t in zip(specs, texts, strict=True) if s not in self._text_cache}
-        if missing:
-            seeds = list(CANONICAL_SEEDS[: self.n_views])
-            prompts = [t for t in missing.values() for _ in seeds]
-            views = render_prompts(prompts, seeds * len(missing), 64, 64, self.world)
-            content = self._content(thumbnail(views)).reshape(len(missing), self.n_views, -1)
-            mean = content.mean(axis=1)
-            mean /= np.maximum(np.sqrt((mean * mean).sum(axis=1, keepdims=True)), 1e-12)
-            for spec, vec in zip(missing, self._pack(mean, 1), strict=True):
-                self._text_cache[spec] = vec
-        out = np.stack([self._text_cache[s] for s in specs]) if specs else None
-        for s in specs:
-            self._text_cache.move_to_end(s)
-        while len(self._text_cache) > self.cache_size:
-            self._text_cache.popitem(last=False)
-        return out if out is not None else np.zeros((0, self.dim), np.float32)
+        cached = self._text_cache.get_many(specs)
+        missing = {s: t for s, t, v in zip(specs, texts, cached, strict=True) if v is None}
+        fresh = dict(zip(missing, self._embed_text_views(list(missing.values())), strict=True))
+        self._text_cache.put_many(fresh.items())
+        out = [fresh[s] if v is None else v for s, v in zip(specs, cached, strict=True)]
+        return np.stack(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def _embed_text_views(self, texts: list[str]) -> np.ndarray:
+        """Text embeddings ``float32 (N, dim)``: the mean of each text's canonical renders."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        seeds = list(CANONICAL_SEEDS[: self.n_views])
+        prompts = [t for t in texts for _ in seeds]
+        views = render_prompts(prompts, seeds * len(texts), 64, 64, self.world)
+        content = self._content(thumbnail(views)).reshape(len(texts), self.n_views, -1)
+        mean = content.mean(axis=1)
+        mean /= np.maximum(np.sqrt((mean * mean).sum(axis=1, keepdims=True)), 1e-12)
+        return self._pack(mean, 1)
 
     def aesthetic(self, images: np.ndarray) -> np.ndarray:
         """``uint8 (N, H, W, 3)`` -> ``float32 (N,)`` aesthetic scores in ``[0, 10]``."""
         return _aesthetic.aesthetic(images)
 
-    def embed_and_aesthetic(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def embed_images_with_aesthetic(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both :meth:`embed_images` and :meth:`aesthetic` from one thumbnail pass."""
-        embeds, aesthetic = self.embed_deferring_aesthetic(images)
-        return embeds, aesthetic()
-
-    def embed_deferring_aesthetic(
-        self, images: np.ndarray
-    ) -> tuple[np.ndarray, Callable[[], np.ndarray]]:
-        """:meth:`embed_images` now, and a function that returns :meth:`aesthetic` when called.
-
-        Both come from one thumbnail pass; the aesthetic scores are computed (once) on the first
-        call, so a caller that never needs them never pays for them.
-        """
         images = check_images(images)
         if images.shape[0] == 0:
-            empty = np.zeros(0, np.float32)
-            return np.zeros((0, self.dim), np.float32), lambda: empty
+            return np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32)
         content, stats = self._content_and_stats(thumbnail(images))
-        return self._pack(content, 0), lru_cache(maxsize=1)(partial(_aesthetic.score_stats, stats))
+        return self._pack(content, 0), _aesthetic.score_stats(stats)
 
 
 def world3(**kwargs: Any) -> ShapesScorer:

@@ -1,0 +1,84 @@
+"""The compute layer: a generator and a scorer behind one ``generate_and_score`` call.
+
+:class:`ComputePool` is all the reward backend knows about computing: it hands over the cache
+misses of a batch and gets back their scores (a :class:`~prompt_gym.backends.compute.Computed`).
+With ``processes=1`` it runs :func:`~prompt_gym.backends.compute.generate_and_score` here; with
+more, a batch large enough to give every process :data:`~.workers.MIN_IMAGES_PER_PROCESS`
+images is split evenly between this process and ``processes - 1`` worker processes
+(:mod:`.workers`, started on first use), each running that same function, and the parts are
+joined in request order: the same bits as one process. A batch whose images are wanted is
+computed here (images are not sent between processes).
+
+The pool pickles without its worker processes; a copy starts its own when it needs them.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from prompt_gym.backends.compute import Computed, generate_and_score
+from prompt_gym.backends.protocols import Generator, Scorer
+from prompt_gym.backends.workers import WorkerPool, split_points
+
+
+class ComputePool:
+    """Generates and scores batches in this process and, for large ones, in worker processes.
+
+    Args:
+        generator: Text-to-image component.
+        scorer: Embedding / aesthetic component.
+        processes: Processes that share a large batch, this one included (``1``: this one).
+
+    Raises:
+        ValueError: If ``processes`` is not a positive integer.
+    """
+
+    def __init__(self, generator: Generator, scorer: Scorer, processes: int = 1) -> None:
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            raise ValueError(f"workers must be a positive integer, got {processes!r}")
+        self.generator, self.scorer, self.processes = generator, scorer, processes
+        self._pool: WorkerPool | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__, _pool=None)  # worker processes stay with this process
+
+    def generate_and_score(
+        self, prompts: list[str], seeds: list[int], *, aesthetic: bool, images: bool = False
+    ) -> Computed:
+        """Scores of every (prompt, seed), in request order.
+
+        Args:
+            prompts: The prompts.
+            seeds: One seed per prompt.
+            aesthetic: Whether to compute the aesthetic scores.
+            images: Whether the images must come back (then everything is computed here).
+        """
+        points = split_points(len(prompts), self.processes)
+        if images or len(points) == 2:
+            return generate_and_score(self.generator, self.scorer, prompts, seeds, aesthetic)
+        if self._pool is None:
+            self._pool = WorkerPool(self.generator, self.scorer, self.processes - 1)
+        parts = [(prompts[a:b], seeds[a:b]) for a, b in pairwise(points)]
+        mine, replies = self._pool.map(
+            parts,
+            aesthetic,
+            lambda p, s: generate_and_score(self.generator, self.scorer, p, s, aesthetic),
+        )
+        embeds = np.concatenate([mine.embeds, *(r[0] for r in replies)])
+        flags = np.concatenate([mine.flags, *(r[2] for r in replies)])
+        aes = None
+        if aesthetic:
+            aes = np.concatenate([mine.aesthetic, *(r[1] for r in replies)])
+        by_workers = len(prompts) - points[1]
+        return Computed(
+            embeds, aes, flags, None, mine.seconds_generate, mine.seconds_score, by_workers
+        )
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
