@@ -1,8 +1,9 @@
 """Token-env plumbing of the LM agents: episodes as token sequences, rewriters, evaluation.
 
 The LM agents generate a whole rewrite with the language model, then *replay* its tokens through
-the env cores of a native vector env (``step_cores``: one backend call per step for all episodes
-that end there, no autoreset step). A :data:`Rewriter` maps the observed queries
+a native vector env with its public batch API (``reset_one``, and ``step_some``: one backend call
+per step for all episodes that end there, no autoreset step); the id layout is the env's
+:class:`~prompt_gym.envs.prompt_rewrite_tokens.TokenSpace`. A :data:`Rewriter` maps the observed queries
 (``source + [SEP]``) and each episode's ``max_new_tokens`` to one response per query, ending
 exactly where the env ends the episode (EOS or the length limit); the plain prompt, a fixed tag
 list, an LM and random tokens are all rewriters, so every method is scored on the same episodes.
@@ -11,17 +12,17 @@ list, an LM and random tokens are all rewriters, so every method is scored on th
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.utils import seeding
-from prompt_gym.agents import common
-from prompt_gym.agents.lm_models import Batch, sample
+from prompt_gym.agents.episodes import Episode
+from prompt_gym.agents.lm_ppo.models import Batch, sample
 from torch import nn
+
+from prompt_gym.envs.prompt_rewrite_tokens import TokenSpace
 
 
 def make_venv(env_id: str, num_envs: int, kwargs: dict[str, Any]) -> gym.vector.VectorEnv:
@@ -46,35 +47,6 @@ def make_venv(env_id: str, num_envs: int, kwargs: dict[str, Any]) -> gym.vector.
     return venv
 
 
-@dataclass
-class TokenSpace:
-    """The env's id layout: ``vocab`` actions, then PAD and SEP; and its tokenizer."""
-
-    vocab: int
-    pad: int
-    sep: int
-    eos: int
-    length: int
-    max_source: int
-    max_new: int
-    tokenizer: Any
-
-    @classmethod
-    def of(cls, venv: gym.vector.VectorEnv) -> TokenSpace:
-        """Read it from a vector env's first core."""
-        core = venv.unwrapped.cores[0]
-        return cls(
-            vocab=int(venv.single_action_space.n),
-            pad=core.pad_id,
-            sep=core.sep_id,
-            eos=core.tokenizer.eos_token_id,
-            length=core.length,
-            max_source=core.max_source_tokens,
-            max_new=core.new_tokens_range[1],
-            tokenizer=core.tokenizer,
-        )
-
-
 def reset_episodes(
     venv: gym.vector.VectorEnv, seeds: Sequence[int], prompts: Sequence[str] | None = None
 ) -> tuple[list[list[int]], list[int]]:
@@ -85,11 +57,8 @@ def reset_episodes(
     u = venv.unwrapped
     queries, limits = [], []
     for i, seed in enumerate(seeds):
-        if prompts is None:
-            obs, info = u.reset_core(i, int(seed))
-        else:
-            rng, _ = seeding.np_random(int(seed))
-            obs, info = u.cores[i].reset(rng, {"prompt": prompts[i]})
+        options = None if prompts is None else {"prompt": prompts[i]}
+        obs, info = u.reset_one(i, seed=int(seed), options=options)
         queries.append(obs["tokens"][: int(obs["length"][0])].tolist())
         limits.append(int(info["max_new_tokens"]))
     return queries, limits
@@ -97,8 +66,8 @@ def reset_episodes(
 
 def replay(
     venv: gym.vector.VectorEnv, responses: Sequence[Sequence[int]], seeds: Sequence[int]
-) -> list[common.Episode]:
-    """Step the reset cores ``0..len(responses)-1`` through their responses, all in lockstep.
+) -> list[Episode]:
+    """Step the reset sub-envs ``0..len(responses)-1`` through their responses, in lockstep.
 
     Each step sends one backend call for the episodes that end there. Every response must end
     its episode at its last token (EOS or the episode's length limit), as generated here.
@@ -113,7 +82,7 @@ def replay(
         active = np.zeros(venv.num_envs, dtype=bool)
         active[:n] = [t < len(r) for r in responses]
         actions = [int(responses[i][t]) if i < n and active[i] else 0 for i in range(venv.num_envs)]
-        for i, out in enumerate(u.step_cores(actions, active)):
+        for i, out in enumerate(u.step_some(actions, active)):
             if out is None:
                 continue
             _, reward, terminated, truncated, info = out
@@ -130,7 +99,7 @@ def replay(
         rewards = np.zeros(len(r))
         rewards[-1] = reward
         episodes.append(
-            common.Episode(
+            Episode(
                 obs={},
                 actions=np.asarray(r, dtype=np.int64),
                 rewards=rewards,
@@ -150,9 +119,9 @@ def run_rewriter(
     rewriter: Rewriter,
     seeds: Sequence[int],
     prompts: Sequence[str] | None = None,
-) -> list[common.Episode]:
+) -> list[Episode]:
     """Episodes of a rewriter, ``venv.num_envs`` at a time, episode ``i`` reset with ``seeds[i]``."""
-    out: list[common.Episode] = []
+    out: list[Episode] = []
     for start in range(0, len(seeds), venv.num_envs):
         chunk = list(seeds[start : start + venv.num_envs])
         given = None if prompts is None else list(prompts[start : start + len(chunk)])
@@ -200,7 +169,7 @@ def random_rewriter(space: TokenSpace, seed: int) -> Rewriter:
 
 
 class LMPolicy:
-    """A batched :data:`~prompt_gym.agents.common.Policy` over token observations.
+    """A batched :data:`~prompt_gym.agents.episodes.Policy` over token observations.
 
     Recomputes the whole sequence each step (no cache); use :func:`model_rewriter` for speed.
     """
@@ -233,12 +202,12 @@ def rewrites_markdown(rows: Sequence[tuple[str, str, float]]) -> str:
     return "\n".join(lines)
 
 
-def episode_rows(episodes: Sequence[common.Episode]) -> list[tuple[str, str, float]]:
+def episode_rows(episodes: Sequence[Episode]) -> list[tuple[str, str, float]]:
     """``(source, rewrite, reward)`` of episodes."""
     return [(str(e.info.get("source")), str(e.info.get("prompt")), e.ret) for e in episodes]
 
 
-def rollout_scalars(episodes: Sequence[common.Episode]) -> dict[str, float]:
+def rollout_scalars(episodes: Sequence[Episode]) -> dict[str, float]:
     """``charts/`` means of a batch of episodes."""
     return {
         "charts/episodic_return": float(np.mean([e.ret for e in episodes])),
@@ -257,7 +226,7 @@ def evaluate_model(
     seed: int,
     greedy: bool = True,
     batch: int = 64,
-) -> list[common.Episode]:
+) -> list[Episode]:
     """Decoding episodes of an LM: episode ``i`` is reset with seed ``seed + i``.
 
     ``kwargs`` are the env's (add ``split="test"`` for the held-out prompts); ``batch`` episodes

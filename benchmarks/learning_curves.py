@@ -43,8 +43,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from prompt_gym.agents import common, greedy, lm_ppo, reinforce, sb3_ppo
-from prompt_gym.agents.lm_models import policy_from_config
+from prompt_gym.agents import greedy, random_agent, reinforce, sb3_ppo
+from prompt_gym.agents.checkpoints import find_checkpoint, load_checkpoint
+from prompt_gym.agents.episodes import ci95, evaluate_policy, summarize
+from prompt_gym.agents.lm_ppo import ppo as lm_ppo
+from prompt_gym.agents.lm_ppo.models import policy_from_config
 from prompt_gym.agents.lm_rollout import (
     TokenSpace,
     evaluate_model,
@@ -52,9 +55,10 @@ from prompt_gym.agents.lm_rollout import (
     random_rewriter,
     run_rewriter,
 )
+from prompt_gym.agents.random_agent import RandomPolicy
+from prompt_gym.agents.runs import RUN_INFO, read_run_info
 
 import prompt_gym
-from prompt_gym.rewards import image_similarity
 
 OUT = Path(__file__).parent / "out"
 EVAL_SEED, EVAL_EPISODES = 10_000, 64
@@ -105,21 +109,16 @@ def split_kwargs(env_id: str) -> dict[str, Any]:
 def best_achievable(env_id: str, seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Per episode: similarity of the target's caption, and of the best in-order candidate subset."""
     env = gym.make(env_id)
-    core, backend = env.unwrapped.core, env.unwrapped.backend
+    u = env.unwrapped
     caption, oracle = [], []
-
-    def sim(prompt: str) -> float:
-        r = backend.score([prompt] * core.num_images, core.episode_seeds)
-        return image_similarity(r.image_embeds, core.target_embed, r.valid)
-
     for seed in seeds:
         env.reset(seed=seed)
-        caption.append(sim(core.target.caption))
-        words = core.words
+        caption.append(u.evaluate_prompt(u.target.caption))
+        words = u.candidates
         subsets = itertools.chain.from_iterable(
             itertools.combinations(range(len(words)), k) for k in range(1, len(words) + 1)
         )
-        oracle.append(max(sim(" ".join(words[i] for i in s)) for s in subsets))
+        oracle.append(max(u.evaluate_prompt(" ".join(words[i] for i in s)) for s in subsets))
     env.close()
     return np.array(caption), np.array(oracle)
 
@@ -178,19 +177,19 @@ def main() -> None:
 def load_runs(runs_dir: Path) -> dict[tuple[str, str], list[dict]]:
     """Every finished run under ``runs_dir``, re-evaluated from its latest checkpoint."""
     runs: dict[tuple[str, str], list[dict]] = {}
-    for run_dir in sorted(p for p in runs_dir.iterdir() if (p / common.RUN_INFO).is_file()):
-        info = common.read_run_info(run_dir)
-        ckpt = common.find_checkpoint(run_dir)
+    for run_dir in sorted(p for p in runs_dir.iterdir() if (p / RUN_INFO).is_file()):
+        info = read_run_info(run_dir)
+        ckpt = find_checkpoint(run_dir)
         module = MODULES[info["agent"]]
         meta = ckpt.with_suffix(".state.pt") if ckpt.suffix == ".zip" else ckpt
-        state = common.load_checkpoint(meta)["state"]
+        state = load_checkpoint(meta)["state"]
         if module is lm_ppo:
             summary = lm_ppo_evals(run_dir, ckpt)
             args = summary["args"]
         else:
             policy, args = module.load_policy(ckpt)
             evaluate = partial(
-                common.evaluate,
+                evaluate_policy,
                 env_id=args.env_id,
                 episodes=EVAL_EPISODES,
                 seed=EVAL_SEED,
@@ -198,10 +197,8 @@ def load_runs(runs_dir: Path) -> dict[tuple[str, str], list[dict]]:
             )
             summary = {
                 "args": args,
-                "eval": common.summarize(evaluate(policy), args.env_id),
-                "random_eval": common.summarize(
-                    evaluate(common.RandomPolicy(EVAL_SEED)), args.env_id
-                ),
+                "eval": summarize(evaluate(policy), args.env_id),
+                "random_eval": summarize(evaluate(RandomPolicy(EVAL_SEED)), args.env_id),
             }
         summary.update(
             agent=info["agent"],
@@ -217,14 +214,14 @@ def load_runs(runs_dir: Path) -> dict[tuple[str, str], list[dict]]:
 def lm_ppo_evals(run_dir: Path, ckpt: Path) -> dict[str, Any]:
     """LM-PPO's policy, its SFT start and random tokens, greedy decoding on the test split."""
     model, args = lm_ppo.load_model(ckpt)
-    sft = common.load_checkpoint(run_dir / lm_ppo.SFT_FILE)
+    sft = load_checkpoint(run_dir / lm_ppo.SFT_FILE)
     sft_model = policy_from_config(sft["model_config"])
     sft_model.load_state_dict(sft["policy"])
     kwargs = {**lm_ppo.env_kwargs(args), "split": "test"}
 
     def summarize(model: Any) -> dict[str, Any]:
         episodes = evaluate_model(model.eval(), args.env_id, kwargs, EVAL_EPISODES, EVAL_SEED)
-        return common.summarize(episodes, args.env_id)
+        return summarize(episodes, args.env_id)
 
     venv = make_venv(args.env_id, EVAL_EPISODES, kwargs)
     seeds = list(range(EVAL_SEED, EVAL_SEED + EVAL_EPISODES))
@@ -234,7 +231,7 @@ def lm_ppo_evals(run_dir: Path, ckpt: Path) -> dict[str, Any]:
         "args": args,
         "eval": summarize(model),
         "sft_eval": summarize(sft_model),
-        "random_eval": common.summarize(rnd, args.env_id),
+        "random_eval": summarize(rnd, args.env_id),
     }
 
 
@@ -245,14 +242,14 @@ def baselines(env_ids: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
     for env_id in env_ids:
         kwargs = split_kwargs(env_id)
         episodes = greedy.evaluate(env_id, EVAL_EPISODES, EVAL_SEED, kwargs, batch=EVAL_EPISODES)
-        rows[("greedy", env_id)] = common.summarize(episodes, env_id)
+        rows[("greedy", env_id)] = summarize(episodes, env_id)
         if env_id == TOKENS_ID:  # random tokens until EOS or the limit, as LM-PPO's summary
             venv = make_venv(env_id, EVAL_EPISODES, kwargs)
             episodes = run_rewriter(venv, random_rewriter(TokenSpace.of(venv), EVAL_SEED), seeds)
             venv.close()
         else:
-            episodes = common.evaluate_random(env_id, EVAL_EPISODES, EVAL_SEED, kwargs)
-        rows[("random", env_id)] = common.summarize(episodes, env_id)
+            episodes = random_agent.evaluate(env_id, EVAL_EPISODES, EVAL_SEED, kwargs)
+        rows[("random", env_id)] = summarize(episodes, env_id)
         rows[("pez", env_id)] = {"note": PEZ_NOTE}
     return rows
 
@@ -366,7 +363,7 @@ def markdown(
                 if key not in ss[0]:
                     continue
                 ev = [s[key]["mean_return"] for s in ss]
-                spread = common.ci95(ev) if len(ev) > 1 else 0.0
+                spread = ci95(ev) if len(ev) > 1 else 0.0
                 lines.append(
                     f"{prefix} {name} | {len(ss)} | {steps} | {secs:.0f} | "
                     f"{np.mean(ev):.4f} +- {spread:.4f} | {rnd_text} |"

@@ -41,16 +41,16 @@ def test_eval_seeds_are_fixed_distinct_and_disjoint_from_every_training_seed():
         drawn = []
         for seed in range(200):
             env.reset(seed=seed)
-            core = env.unwrapped.core
-            drawn += core.episode_seeds if family(env_id) == "ImageInversion" else core.seeds
+            u = env.unwrapped
+            drawn += u.episode_seeds if family(env_id) == "ImageInversion" else u.core.seeds
         assert max(drawn) < EVAL_SEED_BASE
         env.close()
 
 
 def test_held_out_data_differs_from_training_data():
     train, test = gym.make(HARD), gym.make(HARD, **held_out_kwargs(HARD))
-    a = {train.unwrapped.core.targets[i].caption for i in range(64)}
-    b = {test.unwrapped.core.targets[i].caption for i in range(64)}
+    a = {train.unwrapped.target_set[i].caption for i in range(64)}
+    b = {test.unwrapped.target_set[i].caption for i in range(64)}
     assert len(a & b) < 8
     assert held_out_kwargs("PromptRewrite-Shapes-v1") == {"split": "test"}
     with pytest.raises(ValueError, match="not a prompt-gym env id"):
@@ -103,7 +103,7 @@ def test_baselines_report_prompts_and_queries(tmp_path):
     env = gym.make(HARD, **held_out_kwargs(HARD))
     for f in rank.finals:  # every candidate, in rank order
         env.reset(seed=10_000 + f.episode)
-        assert f.prompt == " ".join(env.unwrapped.core.words)
+        assert f.prompt == " ".join(env.unwrapped.candidates)
     assert rank.test_queries == sum(len(f.prompt.split()) for f in rank.finals)
     greedy = greedy_agent(job(tmp_path))
     assert all(f.stopped or len(f.prompt.split()) == 24 for f in greedy.finals)
@@ -163,6 +163,6 @@ def test_the_hard_space_has_no_masked_slot_at_reset(kwargs):
     for i in range(64):
         obs, _ = env.reset(seed=i, options={"target_index": i})
         assert obs["action_mask"].all()
-        caption = env.unwrapped.core.target.caption.replace(",", "").split()
-        words = env.unwrapped.core.words
+        caption = env.unwrapped.target.caption.replace(",", "").split()
+        words = env.unwrapped.candidates
         assert all(words.count(w) >= caption.count(w) for w in caption)  # the caption fits

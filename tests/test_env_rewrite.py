@@ -25,7 +25,7 @@ def rewrite_env(**kwargs):
 
 def expected_parts(backend, source, rewrite, seeds):
     k = len(seeds)
-    res = backend.score([source] * k + [rewrite] * k, seeds * 2)
+    res = backend.score([source] * k + [rewrite] * k, seeds * 2, aesthetic=True)
     return promptist_v1(
         RewriteScores(
             text_x=backend.embed_texts([source])[0],
@@ -200,7 +200,7 @@ def test_tiny_backend_reports_clip_overflow_of_a_long_rewrite():
     for new_tokens, truncated in ((75, 0), (80, 5)):
         env = gym.make("PromptRewriteTokens-v0", backend="tiny", max_new_tokens=new_tokens)
         env.reset(seed=0, options={"prompt": "a red circle"})
-        (red,) = env.unwrapped.core.tokenizer.encode(" red")
+        (red,) = env.unwrapped.token_space.tokenizer.encode(" red")
         terminated = False
         while not terminated:
             _, _, terminated, _, info = env.step(red)

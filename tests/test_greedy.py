@@ -5,7 +5,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from prompt_gym.agents import common, greedy
+from prompt_gym.agents import greedy
+from prompt_gym.agents.episodes import summarize
 
 import prompt_gym
 from prompt_gym.envs.prompt_rewrite import SEPARATOR
@@ -45,7 +46,7 @@ def test_greedy_beats_random_on_every_shapes_id(env_id):
     print(env_id, ours.mean(), theirs.mean())
     assert ours.mean() > theirs.mean() + MARGIN[env_id.split("-")[0]], (ours.mean(), theirs.mean())
     assert (ours >= theirs - 1e-9).mean() >= 0.75
-    summary = common.summarize(episodes, env_id)
+    summary = summarize(episodes, env_id)
     assert summary["episodes"] == EPISODES
 
 
@@ -57,9 +58,15 @@ def test_first_choice_is_the_best_single_modifier_and_single_equals_vector():
     values = []
     for m in core.modifiers:
         prompts, seeds = core.judge.requests(core.source, core.source + SEPARATOR + m, core.seeds)
-        values.append(core.judge.judge(core.source, core.backend.score(prompts, seeds))["reward"])
+        values.append(
+            core.judge.judge(core.source, core.backend.score(prompts, seeds, aesthetic=True))[
+                "reward"
+            ]
+        )
     prompts, seeds = core.judge.requests(core.source, core.source, core.seeds)
-    plain = core.judge.judge(core.source, core.backend.score(prompts, seeds))["reward"]
+    plain = core.judge.judge(core.source, core.backend.score(prompts, seeds, aesthetic=True))[
+        "reward"
+    ]
     action = agent.act(obs, info)
     if max(values) > plain:
         assert action == int(np.argmax(values))
@@ -92,11 +99,11 @@ def test_token_greedy_copies_the_prompt_then_appends_whole_phrases():
         source, rewrite = info["source"], info["prompt"]
         assert rewrite.startswith(source)
         added = [p for p in rewrite[len(source) :].split(SEPARATOR) if p]
-        bank = set(greedy.Planner(env.unwrapped.core).phrase_ids)
+        bank = set(greedy.Planner.for_env(env).phrase_ids)
         assert all(p in bank for p in added)
         assert len(set(added)) == len(added)
 
 
 def test_greedy_rejects_other_cores():
     with pytest.raises(ValueError, match="greedy supports"):
-        greedy.Planner(object())
+        greedy.Planner.for_env(object())

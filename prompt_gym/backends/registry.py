@@ -1,7 +1,8 @@
 """Named component presets, resolved lazily by ``"module:function"`` so imports stay light.
 
-A *component* is one generator, scorer or captioner. A *backend preset* names one of each.
-Heavy stacks (torch, diffusers, open_clip) are imported by the factory, never here.
+A *component* is one generator, scorer or captioner. A *backend preset* names one of each, and
+the :class:`~prompt_gym.backends.world.World` its envs draw their data from. Heavy stacks
+(torch, diffusers, open_clip) are imported by the factory, never here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from prompt_gym.backends.world import SHAPES_WORLD, TEXT_WORLD, TINY_WORLD, World
 
 # kind -> preset name -> "module:factory". The factory takes keyword overrides.
 COMPONENTS: dict[str, dict[str, str]] = {
@@ -51,6 +54,8 @@ class BackendPreset:
         captioner: Component preset name of the captioner.
         description: One line for ``prompt-gym list`` and the README.
         version: Bumped whenever the preset's outputs change; part of every cache key.
+        world: Where the envs get their targets, prompts, modifiers and tokenizer
+            (:mod:`prompt_gym.backends.world`).
     """
 
     name: str
@@ -59,6 +64,7 @@ class BackendPreset:
     captioner: str
     description: str
     version: str = "1"
+    world: World = TEXT_WORLD
 
 
 BACKENDS: dict[str, BackendPreset] = {
@@ -68,6 +74,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "shapes",
         "shapes",
         "procedural shapes world: CPU, thousands of images per second (the embedded default)",
+        world=SHAPES_WORLD,
     ),
     "shapes-v3": BackendPreset(
         "shapes-v3",
@@ -77,6 +84,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "shapes world v3: every word conditions the render (dilution, binding, junk costs); "
         "the -Shapes-v1 ids",
         version="3",
+        world=SHAPES_WORLD,
     ),
     "tiny": BackendPreset(
         "tiny",
@@ -84,6 +92,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "tiny",
         "tiny",
         "real model classes with tiny random weights: runs the real path offline, for tests",
+        world=TINY_WORLD,
     ),
     "sd-turbo": BackendPreset(
         "sd-turbo",
@@ -91,6 +100,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "clip-b32",
         "blip-base",
         "SD-Turbo 1 step 512px + CLIP ViT-B/32 (LAION-2B) + BLIP base; GPU (ImageInversion-v0)",
+        world=TEXT_WORLD,
     ),
     "sd-turbo-aesthetic": BackendPreset(
         "sd-turbo-aesthetic",
@@ -99,6 +109,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "blip-base",
         "SD-Turbo + CLIP ViT-L/14 (OpenAI) with the LAION aesthetic head + BLIP base; GPU "
         "(PromptRewrite-v0)",
+        world=TEXT_WORLD,
     ),
 }
 

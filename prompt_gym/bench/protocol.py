@@ -137,17 +137,18 @@ class FreshScorer:
         share_backend: bool = False,
     ) -> None:
         env = gym.make(env_id, **env_kwargs)
-        core = env.unwrapped.core
+        u = env.unwrapped
         self.family = family(env_id)
         self.num_images = num_images
-        self.backend = core.backend if share_backend else make_backend(core.backend.name)
+        self.backend = u.backend if share_backend else make_backend(u.backend.name)
         if self.family == "ImageInversion":
+            targets = u.target_set
             self.targets: dict[str, Target] = {
-                core.targets[i].target_id: core.targets[i] for i in range(len(core.targets))
+                targets[i].target_id: targets[i] for i in range(len(targets))
             }
             self._target_embeds: dict[str, np.ndarray] = {}
         else:
-            self.judge = RewriteJudge(self.backend, core.judge.reward_name, num_images, None)
+            self.judge = RewriteJudge(self.backend, u.reward_name, num_images, None)
         env.close()
 
     def score(self, finals: Sequence[FinalPrompt]) -> np.ndarray:
@@ -171,7 +172,8 @@ class FreshScorer:
         prompts, seeds = self.judge.requests(
             source, rewrite, eval_image_seeds(episode, self.num_images)
         )
-        return float(self.judge.judge(source, self.backend.score(prompts, seeds))["reward"])
+        result = self.backend.score(prompts, seeds, aesthetic=self.judge.needs_aesthetic)
+        return float(self.judge.judge(source, result)["reward"])
 
     def oracle(self, finals: Sequence[FinalPrompt]) -> np.ndarray:
         """ImageInversion's oracle: each target's own caption, scored on the same fresh seeds.

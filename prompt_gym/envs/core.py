@@ -11,10 +11,29 @@ A core owns one episode's state and logic but does no scoring itself. A step is 
 gathers the requests of all its cores into one backend call. Because a core draws every random
 number from its own ``np_random`` and the backend makes batching invisible, the two give the same
 trajectories for the same seeds (the registry tests check it against ``SyncVectorEnv``).
+
+Every env class lists its keyword arguments in its own ``__init__`` (``help(ImageInversionEnv)``
+shows them) and builds its cores from them. Beyond the Gymnasium API, the envs offer planners
+(the greedy baseline, the LM rollouts) a public batch-stepping and planning API:
+
+* ``lookahead(candidates)`` on a single env and ``lookahead(candidates_per_env)`` on a native
+  vector env value candidate action sequences without taking them, in one backend call
+  (:mod:`prompt_gym.envs.lookahead`);
+* ``step_some(actions, active)`` and ``reset_one(i, seed=, options=)`` on a native vector env
+  step or reset chosen sub-envs only, with no autoreset step;
+* ``stop_action`` (the action that ends an episode by choice) and ``elapsed_steps``;
+* read-only properties over the env's data (the targets, prompts, modifiers, reward config and
+  the current episode's target and seeds), listed per family in the env class docstrings
+  ("Public API"), so agents and the benchmark never read a core: the cores stay private.
+
+The data an env draws from (targets, prompts, modifiers, its tokenizer) comes from its backend's
+world (:mod:`prompt_gym.backends.world`); what it derives from a backend once (target sets,
+prompt spaces) is memoised per backend in :mod:`prompt_gym.envs.memo`.
 """
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -24,6 +43,7 @@ import numpy as np
 
 from prompt_gym.backends import RewardBackend, ScoreResult
 from prompt_gym.backends.factory import shared_backend
+from prompt_gym.envs.lookahead import Lookahead, score_lookaheads
 
 INVALID_ACTION_MODES = ("raise", "penalize")
 
@@ -52,6 +72,10 @@ class EnvCore(ABC):
 
     observation_space: gym.spaces.Space
     action_space: gym.spaces.Space
+    needs_aesthetic: bool = False
+    """Whether the requests of :meth:`plan` are scored with their aesthetic scores."""
+    stop_action: int
+    """The action that ends the episode by the agent's choice (STOP, or EOS)."""
 
     def __init__(self, backend: RewardBackend, invalid_action: str, invalid_penalty: float) -> None:
         if invalid_action not in INVALID_ACTION_MODES:
@@ -169,6 +193,29 @@ class EnvCore(ABC):
         """:meth:`action_mask`, possibly sharing memory with the core: read, do not keep."""
         return self.action_mask()
 
+    def lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
+        """What each action sequence from the current state would be worth, unscored.
+
+        Changes nothing and draws no random number. The actions must be in the action space;
+        they are not checked against the mask (see :mod:`prompt_gym.envs.lookahead` for what a
+        value is).
+
+        Raises:
+            RuntimeError: If the episode is over.
+            ValueError: For an action outside the action space.
+        """
+        if self.done:
+            raise RuntimeError("the episode is over: call reset() before lookahead()")
+        n = int(self.action_space.n)
+        for seq in sequences:
+            if not all(0 <= int(a) < n and int(a) == a for a in seq):
+                raise ValueError(f"lookahead actions must be in [0, {n}), got {list(seq)!r}")
+        return self._lookahead(sequences)
+
+    @abstractmethod
+    def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
+        """:meth:`lookahead` for checked sequences."""
+
     @abstractmethod
     def _requests(self, action: int) -> tuple[list[str], list[int]]:
         """The (prompts, seeds) a valid action needs scored."""
@@ -202,8 +249,32 @@ def check_options(options: dict[str, Any] | None, known: Sequence[str]) -> dict[
     return options
 
 
+def core_options(core_cls: type[EnvCore], arguments: dict[str, Any]) -> dict[str, Any]:
+    """The keyword-only arguments of ``core_cls`` picked from an env ``__init__``'s ``locals()``.
+
+    An env class lists its arguments in its own ``__init__`` (so ``help()`` shows them) and
+    passes ``core_options(Core, locals())`` on, so the list is not written out a second time.
+
+    Raises:
+        TypeError: If ``arguments`` lacks one of the core's keyword-only arguments.
+    """
+    names = [
+        p.name
+        for p in inspect.signature(core_cls).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    missing = [n for n in names if n not in arguments]
+    if missing:
+        raise TypeError(f"{core_cls.__name__} needs the arguments {missing}")
+    return {name: arguments[name] for name in names}
+
+
 class PromptEnv(gym.Env):
-    """A single env over one :class:`EnvCore`; subclasses set ``core_cls`` and document the env."""
+    """A single env over one :class:`EnvCore`; subclasses set ``core_cls`` and document the env.
+
+    A subclass's ``__init__`` lists the family's keyword arguments and passes them on as
+    ``core_options``, the keyword arguments of its core.
+    """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
     core_cls: ClassVar[type[EnvCore]]
@@ -211,15 +282,15 @@ class PromptEnv(gym.Env):
 
     def __init__(
         self,
-        backend: str | RewardBackend | None = None,
-        render_mode: str | None = None,
-        **kwargs: Any,
+        backend: str | RewardBackend | None,
+        render_mode: str | None,
+        core_options: dict[str, Any],
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None")
         self.render_mode = render_mode
         self.backend = resolve_backend(backend, self.default_backend)
-        self.core = self.core_cls(self.backend, **kwargs)
+        self.core = self.core_cls(self.backend, **core_options)
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
 
@@ -233,12 +304,45 @@ class PromptEnv(gym.Env):
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Take one action; see the class docstring."""
         prompts, seeds = self.core.plan(action)
-        result = self.backend.score(prompts, seeds) if prompts else None
+        aesthetic = self.core.needs_aesthetic
+        result = self.backend.score(prompts, seeds, aesthetic=aesthetic) if prompts else None
         return self.core.finish(result)
 
     def action_masks(self) -> np.ndarray:
         """Valid actions now, as ``bool`` (the name MaskablePPO looks for)."""
         return self.core.action_mask().astype(bool)
+
+    @property
+    def stop_action(self) -> int:
+        """The action that ends the episode by the agent's choice (STOP, or EOS)."""
+        return self.core.stop_action
+
+    @property
+    def _any_core(self) -> EnvCore:
+        """A core holding the env's set-up (its data and options); the family's public
+        read-only properties delegate to it, on a single env and a native vector env alike."""
+        return self.core
+
+    @property
+    def elapsed_steps(self) -> int:
+        """Steps taken in the current episode (0 right after ``reset``)."""
+        return self.core.steps
+
+    def lookahead(self, candidates: Sequence[Sequence[int]]) -> tuple[np.ndarray, float]:
+        """Value candidate action sequences from the current state, without taking any.
+
+        One backend call scores every candidate with the requests and numbers the env's own
+        steps use, so a step that follows is a cache hit; the env's state and its random
+        numbers are untouched. See :mod:`prompt_gym.envs.lookahead` for what a value is.
+
+        Args:
+            candidates: Action sequences (a single action is a sequence of one).
+
+        Returns:
+            ``(values, current)``: ``float (len(candidates),)`` values and the current state's.
+        """
+        (out,) = score_lookaheads(self.backend, [self.core.lookahead(candidates)])
+        return out
 
     def render(self) -> np.ndarray | None:
         """The current frame when ``render_mode="rgb_array"``, else ``None``."""

@@ -1,18 +1,25 @@
-"""ImageInversion: build a prompt token by token so the generated image reproduces a target."""
+"""ImageInversion: build a prompt token by token so the generated image reproduces a target.
+
+Targets come from the backend's world (:class:`~prompt_gym.envs.targets.EnvTargets`); a target's
+prompt space is built once per backend (:data:`SHARED_SPACES`) and shared by every env on it.
+"""
 
 from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult, Target
-from prompt_gym.envs.core import EnvCore, PromptEnv, check_options
+from prompt_gym.envs.core import EnvCore, PromptEnv, check_options, core_options
+from prompt_gym.envs.lookahead import Lookahead, until_stop
+from prompt_gym.envs.memo import BackendMemo
 from prompt_gym.envs.render import side_by_side
-from prompt_gym.envs.targets import TargetSet, as_target
+from prompt_gym.envs.targets import EnvTargets, as_target
 from prompt_gym.envs.vector import PromptVectorEnv
 from prompt_gym.rewards import image_similarity, image_similarity_rows
 
@@ -24,6 +31,8 @@ EXTRA_CAPTION_ROUNDS = 3
 FILL_CAPTION_ROUNDS = 16
 """The same for the ``caption-words`` space, which should fill every slot (no masked slot at reset)."""
 _WORD = re.compile(r"[a-z0-9']+")
+SHARED_SPACES = BackendMemo()
+"""Per backend: ``(target_id, n_captions, n_tokens, prompt_space)`` -> (prompt space, its views)."""
 
 
 def caption_words(captions: list[str]) -> list[str]:
@@ -68,10 +77,7 @@ class ImageInversionCore(EnvCore):
         if prompt_space not in PROMPT_SPACES:
             raise ValueError(f"prompt_space must be one of {PROMPT_SPACES}, got {prompt_space!r}")
         self.prompt_space = prompt_space
-        key = ("targets", level, target_set_size, target_set_seed)
-        if key not in backend.shared:
-            backend.shared[key] = TargetSet(backend, level, target_set_size, target_set_seed)
-        self.targets = backend.shared[key]
+        self.targets = EnvTargets(backend, level, target_set_size, target_set_seed)
         if target_index is not None and not 0 <= target_index < len(self.targets):
             raise ValueError(
                 f"target_index must be in [0, {len(self.targets)}), got {target_index}"
@@ -155,25 +161,17 @@ class ImageInversionCore(EnvCore):
     def _shared_space(self, target: Target) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
         """The prompt space of a target of the set, built once per backend, and its views."""
         found = self._spaces.get(target.target_id)
-        if found is not None:
-            return found
-        key = (
-            "prompt_space",
-            id(self.targets),
-            target.target_id,
-            self.n_captions,
-            self.n_tokens,
-            self.prompt_space,
-        )
-        shared = self.backend.shared
-        if key not in shared:
-            fixed_seed = zlib.crc32(target.target_id.encode()) & 0x7FFFFFFF
-            shared[key] = self._prompt_space(target, fixed_seed)
-        views_key = ("prompt_space_views", *key[1:])
-        if views_key not in shared:
-            shared[views_key] = self._views(shared[key])
-        found = self._spaces[target.target_id] = (shared[key], shared[views_key])
+        if found is None:
+            key = (target.target_id, self.n_captions, self.n_tokens, self.prompt_space)
+            found = SHARED_SPACES.get(self.backend, key, lambda: self._build_shared(target))
+            self._spaces[target.target_id] = found
         return found
+
+    def _build_shared(self, target: Target) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """A target's prompt space from a caption seed derived from its id, and its views."""
+        fixed_seed = zlib.crc32(target.target_id.encode()) & 0x7FFFFFFF
+        space = self._prompt_space(target, fixed_seed)
+        return space, self._views(space)
 
     def _views(
         self, space: tuple[np.ndarray, list[str], list[str], np.ndarray]
@@ -249,6 +247,24 @@ class ImageInversionCore(EnvCore):
             mask[self.chosen] = 0
         mask[self.stop_action] = 1
         return mask
+
+    def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
+        k, seeds, stop = self.num_images, self.current_seeds, self.stop_action
+        requests = [
+            (
+                [" ".join(self.words[j] for j in [*self.chosen, *until_stop(seq, stop)])] * k,
+                list(seeds),
+            )
+            for seq in sequences
+        ]
+        target = self.target_embed
+        return Lookahead(
+            requests,
+            self.similarity,
+            None,
+            lambda r: image_similarity(r.image_embeds, target, r.valid),
+            self.needs_aesthetic,
+        )
 
     def _requests(self, action: int) -> tuple[list[str], list[int]]:
         if action == self.stop_action:
@@ -338,7 +354,23 @@ class ImageInversionCore(EnvCore):
         return side_by_side([target, current])
 
 
-class ImageInversionEnv(PromptEnv):
+class ImageInversionData:
+    """The read-only set-up of an ImageInversion env, single or native vector (every sub-env's)."""
+
+    _any_core: ImageInversionCore
+
+    @property
+    def target_set(self) -> EnvTargets:
+        """The targets an episode draws from: ``len()`` and indexing, each a ``Target``."""
+        return self._any_core.targets
+
+    @property
+    def num_images(self) -> int:
+        """Images rendered per step (one per image seed)."""
+        return self._any_core.num_images
+
+
+class ImageInversionEnv(ImageInversionData, PromptEnv):
     """Invert an image into a prompt by picking caption tokens (ImagePrompt).
 
     ## Description
@@ -413,6 +445,19 @@ class ImageInversionEnv(PromptEnv):
     after a penalized action. Cache hits are not in ``info``, which must depend only on the seed
     and the actions (Gymnasium's determinism check); read ``env.unwrapped.backend.stats``.
 
+    ## Public API
+    Read-only, beside ``lookahead``, ``stop_action`` and ``elapsed_steps`` (see
+    :class:`~prompt_gym.envs.core.PromptEnv`); the episode's members need a ``reset()`` first:
+
+    * ``target_set`` (the targets an episode draws from, :class:`~prompt_gym.envs.targets.
+      EnvTargets`) and ``num_images``; the native vector env has these two as well.
+    * ``target`` (the episode's :class:`~prompt_gym.backends.Target`), ``target_embedding``
+      (its unit image embedding, ``(D,)``), ``episode_seeds`` (its ``num_images`` image seeds,
+      every step's with ``common_random_numbers=True``) and ``candidates`` (its prompt space's
+      words: action ``i`` appends ``candidates[i]``).
+    * ``evaluate_prompt(prompt)``: the similarity of any free-text prompt on ``episode_seeds``,
+      the number a step to that prompt reports, without changing the episode.
+
     ## Registered configurations
     | id | backend | level | prompt space | n_tokens |
     |---|---|---|---|---|
@@ -429,15 +474,135 @@ class ImageInversionEnv(PromptEnv):
 
     core_cls: ClassVar[type[EnvCore]] = ImageInversionCore
 
+    def __init__(
+        self,
+        backend: str | RewardBackend | None = None,
+        *,
+        level: str = "objects",
+        target_set_size: int = 64,
+        target_set_seed: int = 0,
+        target_index: int | None = None,
+        resample_prompt_space: bool = False,
+        prompt_space: str = "captions",
+        n_captions: int = 5,
+        n_tokens: int = 8,
+        max_tokens: int | None = None,
+        reward_mode: str = "delta",
+        num_images: int = 1,
+        common_random_numbers: bool = True,
+        invalid_action: str = "raise",
+        invalid_penalty: float = -0.1,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(backend, render_mode, core_options(ImageInversionCore, locals()))
 
-class ImageInversionVectorEnv(PromptVectorEnv):
+    core: ImageInversionCore
+
+    def _episode(self) -> ImageInversionCore:
+        """The core, once an episode has started.
+
+        Raises:
+            RuntimeError: Before the first ``reset()``.
+        """
+        if self.core.target is None:
+            raise RuntimeError("no episode yet: call reset() first")
+        return self.core
+
+    @property
+    def target(self) -> Target:
+        """The episode's target."""
+        return self._episode().target
+
+    @property
+    def target_embedding(self) -> np.ndarray:
+        """``float32 (D,)`` unit image embedding of the target (a read-only view)."""
+        view = self._episode().target_embed.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def episode_seeds(self) -> tuple[int, ...]:
+        """The episode's ``num_images`` image seeds (every step's with common random numbers)."""
+        return tuple(self._episode().episode_seeds)
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The words of the episode's prompt space: action ``i`` appends ``candidates[i]``."""
+        return tuple(self._episode().words)
+
+    def evaluate_prompt(self, prompt: str) -> float:
+        """The similarity (``imageprompt-i2i``) of a free-text prompt on the episode's seeds.
+
+        ``prompt`` is rendered on :attr:`episode_seeds` and compared with the target, with the
+        request and the numbers of the env's own steps: a step whose prompt is ``prompt`` (on
+        these seeds) reports this similarity and is a cache hit. Changes no state and draws
+        no random number.
+
+        Args:
+            prompt: Any text, inside the candidate words or not.
+
+        Returns:
+            The mean cosine of its images to the target, in ``[-1, 1]`` (a failed image -1).
+
+        Raises:
+            RuntimeError: Before the first ``reset()``.
+            ValueError: If ``prompt`` is not a ``str``.
+        """
+        core = self._episode()
+        if not isinstance(prompt, str):
+            raise ValueError(f"prompt must be a str, got {type(prompt).__name__}")
+        seeds = list(core.episode_seeds)
+        result = self.backend.score([prompt] * len(seeds), seeds, aesthetic=core.needs_aesthetic)
+        return image_similarity(result.image_embeds, core.target_embed, result.valid)
+
+
+class ImageInversionVectorEnv(ImageInversionData, PromptVectorEnv):
     """Native vector env of :class:`ImageInversionEnv`: one backend call per step.
 
     The sub-envs that scored one image this step have their similarity and current embedding
     computed together (:func:`measure_rows`, the same numbers as each core's own).
+    ``target_set`` and ``num_images`` are public, as on :class:`ImageInversionEnv`.
+
+    Args:
+        num_envs: Number of sub-envs.
+        max_episode_steps: May only lower the sub-envs' own step limit (``None`` keeps it).
+        backend, level, target_set_size, target_set_seed, target_index, resample_prompt_space,
+            prompt_space, n_captions, n_tokens, max_tokens, reward_mode, num_images,
+            common_random_numbers, invalid_action, invalid_penalty, render_mode: As in
+            :class:`ImageInversionEnv`, for every sub-env.
     """
 
     env_cls: ClassVar[type[PromptEnv]] = ImageInversionEnv
+
+    def __init__(
+        self,
+        num_envs: int,
+        backend: str | RewardBackend | None = None,
+        *,
+        level: str = "objects",
+        target_set_size: int = 64,
+        target_set_seed: int = 0,
+        target_index: int | None = None,
+        resample_prompt_space: bool = False,
+        prompt_space: str = "captions",
+        n_captions: int = 5,
+        n_tokens: int = 8,
+        max_tokens: int | None = None,
+        reward_mode: str = "delta",
+        num_images: int = 1,
+        common_random_numbers: bool = True,
+        invalid_action: str = "raise",
+        invalid_penalty: float = -0.1,
+        render_mode: str | None = None,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        super().__init__(
+            num_envs,
+            backend,
+            render_mode,
+            max_episode_steps,
+            core_options(ImageInversionCore, locals()),
+        )
 
     def _advance_cores(
         self, live: list[int], spans: list[tuple[int, int]], result: ScoreResult | None

@@ -1,7 +1,12 @@
-"""PromptRewrite: make a user's prompt better by appending modifier phrases (Promptist)."""
+"""PromptRewrite: make a user's prompt better by appending modifier phrases (Promptist).
+
+User prompts and the modifier bank come from the backend's world unless given
+(:mod:`prompt_gym.envs.prompt_sets`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -9,9 +14,10 @@ import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult
-from prompt_gym.envs.core import EnvCore, PromptEnv, check_options
+from prompt_gym.envs.core import EnvCore, PromptEnv, check_options, core_options
+from prompt_gym.envs.lookahead import Lookahead, until_stop
 from prompt_gym.envs.prompt_sets import count_tokens, load_modifiers, load_prompts
-from prompt_gym.envs.rewrite_reward import RewriteJudge
+from prompt_gym.envs.rewrite_reward import RewriteData, RewriteJudge
 from prompt_gym.envs.vector import PromptVectorEnv
 
 MAX_CLIP_TOKENS = 77
@@ -20,6 +26,8 @@ SEPARATOR = ", "
 
 class PromptRewriteCore(EnvCore):
     """Episode logic of :class:`PromptRewriteEnv` (see there for the documentation)."""
+
+    needs_aesthetic = RewriteJudge.needs_aesthetic
 
     def __init__(
         self,
@@ -104,6 +112,22 @@ class PromptRewriteCore(EnvCore):
     def _ends(self, action: int) -> bool:
         return action == self.stop_action or len(self.chosen) + 1 >= self.max_modifiers
 
+    def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
+        judge, source, seeds, prompt = self.judge, self.source, self.seeds, self.prompt
+        rewrites = [
+            SEPARATOR.join(
+                [prompt, *(self.modifiers[a] for a in until_stop(seq, self.stop_action))]
+            )
+            for seq in sequences
+        ]
+        return Lookahead(
+            [judge.requests(source, y, seeds) for y in rewrites],
+            None,
+            judge.requests(source, prompt, seeds),
+            lambda r: judge.judge(source, r)["reward"],
+            self.needs_aesthetic,
+        )
+
     def _requests(self, action: int) -> tuple[list[str], list[int]]:
         if not self._ends(action):
             return [], []
@@ -146,7 +170,21 @@ class PromptRewriteCore(EnvCore):
         return self.judge.render(self.source, self.prompt, self.seeds[0])
 
 
-class PromptRewriteEnv(PromptEnv):
+class PromptRewriteData(RewriteData):
+    """The read-only set-up of a PromptRewrite env, single or native vector."""
+
+    @property
+    def modifiers(self) -> tuple[str, ...]:
+        """The modifier bank: action ``i`` appends ``modifiers[i]``."""
+        return tuple(self._any_core.modifiers)
+
+    @property
+    def max_modifiers(self) -> int:
+        """The most modifiers a rewrite may append."""
+        return self._any_core.max_modifiers
+
+
+class PromptRewriteEnv(PromptRewriteData, PromptEnv):
     """Rewrite a user prompt by appending modifier phrases (Promptist, modifier level).
 
     ## Description
@@ -194,14 +232,73 @@ class PromptRewriteEnv(PromptEnv):
     ``prompt`` (``y``), ``source`` (``x``), ``num_modifiers``; at the end also ``reward``,
     ``relevance``, ``aesthetic``, ``image_valid``, ``prompt_tokens``.
 
+    ## Public API
+    Read-only, beside ``lookahead``, ``stop_action`` and ``elapsed_steps`` (see
+    :class:`~prompt_gym.envs.core.PromptEnv`), on this env and its native vector env alike:
+    ``prompt_set`` (the user prompts ``x`` is drawn from), ``modifiers`` (the bank, in action
+    order), ``max_modifiers`` and ``reward_name`` (the ``reward=`` config).
+
     ## Version History
     * v0: initial release.
     """
 
     core_cls: ClassVar[type[EnvCore]] = PromptRewriteCore
 
+    def __init__(
+        self,
+        backend: str | RewardBackend | None = None,
+        *,
+        prompts: str | Path | list[str] | None = None,
+        split: str = "train",
+        modifiers: str | Path | list[str] | None = None,
+        max_modifiers: int = 4,
+        reward: str = "promptist-v1",
+        num_images: int = 2,
+        seed_pool: int | None = 16,
+        invalid_action: str = "raise",
+        invalid_penalty: float = -1.0,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(backend, render_mode, core_options(PromptRewriteCore, locals()))
 
-class PromptRewriteVectorEnv(PromptVectorEnv):
-    """Native vector env of :class:`PromptRewriteEnv`: one backend call per step."""
+
+class PromptRewriteVectorEnv(PromptRewriteData, PromptVectorEnv):
+    """Native vector env of :class:`PromptRewriteEnv`: one backend call per step.
+
+    ``prompt_set``, ``modifiers``, ``max_modifiers`` and ``reward_name`` are public, as on
+    :class:`PromptRewriteEnv`.
+
+    Args:
+        num_envs: Number of sub-envs.
+        max_episode_steps: May only lower the sub-envs' own step limit (``None`` keeps it).
+        backend, prompts, split, modifiers, max_modifiers, reward, num_images, seed_pool,
+            invalid_action, invalid_penalty, render_mode: As in :class:`PromptRewriteEnv`,
+            for every sub-env.
+    """
 
     env_cls: ClassVar[type[PromptEnv]] = PromptRewriteEnv
+
+    def __init__(
+        self,
+        num_envs: int,
+        backend: str | RewardBackend | None = None,
+        *,
+        prompts: str | Path | list[str] | None = None,
+        split: str = "train",
+        modifiers: str | Path | list[str] | None = None,
+        max_modifiers: int = 4,
+        reward: str = "promptist-v1",
+        num_images: int = 2,
+        seed_pool: int | None = 16,
+        invalid_action: str = "raise",
+        invalid_penalty: float = -1.0,
+        render_mode: str | None = None,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        super().__init__(
+            num_envs,
+            backend,
+            render_mode,
+            max_episode_steps,
+            core_options(PromptRewriteCore, locals()),
+        )

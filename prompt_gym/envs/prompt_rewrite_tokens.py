@@ -1,7 +1,14 @@
-"""PromptRewriteTokens: rewrite a prompt token by token, for language-model agents (Promptist)."""
+"""PromptRewriteTokens: rewrite a prompt token by token, for language-model agents (Promptist).
+
+The default tokenizer is the backend's world's (``world.tokenizer``, resolved by
+:func:`~prompt_gym.envs.tokenizers.load_tokenizer`); :class:`TokenSpace` (``env.token_space``)
+is the public description of the id layout an LM agent needs.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -9,24 +16,50 @@ import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult
-from prompt_gym.envs.core import EnvCore, PromptEnv, check_options
+from prompt_gym.backends.world import world_of
+from prompt_gym.envs.core import EnvCore, PromptEnv, check_options, core_options
+from prompt_gym.envs.lookahead import Lookahead
 from prompt_gym.envs.prompt_rewrite import MAX_CLIP_TOKENS
-from prompt_gym.envs.prompt_sets import count_tokens, load_modifiers, load_prompts
-from prompt_gym.envs.rewrite_reward import RewriteJudge
-from prompt_gym.envs.targets import is_shapes
-from prompt_gym.envs.tokenizers import (
-    Tokenizer,
-    WordTokenizer,
-    load_hf_tokenizer,
-    tiny_gpt2_tokenizer,
-)
+from prompt_gym.envs.prompt_sets import count_tokens, load_prompts
+from prompt_gym.envs.rewrite_reward import RewriteData, RewriteJudge
+from prompt_gym.envs.tokenizers import Tokenizer, load_tokenizer
 from prompt_gym.envs.vector import PromptVectorEnv
 
-DEFAULT_REAL_TOKENIZER = "gpt2"
+
+@dataclass(frozen=True)
+class TokenSpace:
+    """The id layout of a token env's observations and actions, and its tokenizer.
+
+    Attributes:
+        vocab: Number of token ids (the actions).
+        pad: The padding id of ``tokens`` (``vocab``).
+        sep: The id between source and continuation (``vocab + 1``).
+        eos: The id that ends the rewrite.
+        length: Length of ``tokens``.
+        max_source: Most tokens of a source prompt.
+        max_new: Most tokens of a continuation (the top of the ``max_new_tokens`` range).
+        tokenizer: The env's tokenizer.
+    """
+
+    vocab: int
+    pad: int
+    sep: int
+    eos: int
+    length: int
+    max_source: int
+    max_new: int
+    tokenizer: Tokenizer
+
+    @classmethod
+    def of(cls, env: Any) -> TokenSpace:
+        """The token space of a token env, single or native vector (wrapped or not)."""
+        return env.unwrapped.token_space
 
 
 class PromptRewriteTokensCore(EnvCore):
     """Episode logic of :class:`PromptRewriteTokensEnv` (see there for the documentation)."""
+
+    needs_aesthetic = RewriteJudge.needs_aesthetic
 
     def __init__(
         self,
@@ -45,13 +78,9 @@ class PromptRewriteTokensCore(EnvCore):
     ) -> None:
         super().__init__(backend, invalid_action, invalid_penalty)
         self.prompts = load_prompts(backend, split, prompts)
-        if tokenizer is None and is_shapes(backend):
-            corpus = load_prompts(backend, "all") + load_modifiers(backend) + self.prompts
-            tokenizer = WordTokenizer(corpus)
-        elif tokenizer is None and backend.name == "tiny":
-            tokenizer = tiny_gpt2_tokenizer()
-        elif tokenizer is None or isinstance(tokenizer, str):
-            tokenizer = load_hf_tokenizer(tokenizer or DEFAULT_REAL_TOKENIZER)
+        world = world_of(backend)
+        if tokenizer is None or isinstance(tokenizer, str):
+            tokenizer = load_tokenizer(tokenizer or world.tokenizer, world, self.prompts)
         self.tokenizer = tokenizer
         lo, hi = (
             (max_new_tokens, max_new_tokens) if isinstance(max_new_tokens, int) else max_new_tokens
@@ -79,6 +108,17 @@ class PromptRewriteTokensCore(EnvCore):
             }
         )
         self.action_space = spaces.Discrete(vocab)
+        self.stop_action = tokenizer.eos_token_id
+        self.token_space = TokenSpace(
+            vocab,
+            self.pad_id,
+            self.sep_id,
+            tokenizer.eos_token_id,
+            self.length,
+            max_source_tokens,
+            int(hi),
+            tokenizer,
+        )
         self.parts: dict[str, Any] = {}
 
     def reset(
@@ -114,6 +154,19 @@ class PromptRewriteTokensCore(EnvCore):
 
     def _ends(self, action: int) -> bool:
         return action == self.tokenizer.eos_token_id or len(self.continuation) + 1 >= self.max_new
+
+    def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
+        judge, source, seeds, tok = self.judge, self.source, self.seeds, self.tokenizer
+        return Lookahead(
+            [
+                judge.requests(source, tok.decode([*self.continuation, *s]), seeds)
+                for s in sequences
+            ],
+            None,
+            judge.requests(source, self.rewrite, seeds),
+            lambda r: judge.judge(source, r)["reward"],
+            self.needs_aesthetic,
+        )
 
     def _requests(self, action: int) -> tuple[list[str], list[int]]:
         if not self._ends(action):
@@ -158,17 +211,28 @@ class PromptRewriteTokensCore(EnvCore):
         return self.judge.render(self.source, self.rewrite, self.seeds[0])
 
 
-class PromptRewriteTokensEnv(PromptEnv):
+class PromptRewriteTokensData(RewriteData):
+    """The read-only set-up of a PromptRewriteTokens env, single or native vector."""
+
+    @property
+    def token_space(self) -> TokenSpace:
+        """The id layout of the observations and actions, and the tokenizer (every sub-env's)."""
+        return self._any_core.token_space
+
+
+class PromptRewriteTokensEnv(PromptRewriteTokensData, PromptEnv):
     """Rewrite a user prompt token by token (Promptist, token level), for language-model policies.
 
     ## Description
     A user prompt ``x`` is drawn as in :class:`~prompt_gym.envs.prompt_rewrite.PromptRewriteEnv`.
     The agent writes the rewrite ``y`` one token at a time after the separator, like Promptist's
     ``"x Rephrase: y"``; ``y`` is the decoded continuation alone (to keep ``x``'s content the
-    policy must write it). The shapes ids use a word-level tokenizer over the shapes world's
-    prompts and modifiers; real ids use GPT-2's tokenizer (``tokenizer=`` takes a name, a local
-    directory or a tokenizer object); the ``tiny`` backend uses GPT-2's tokenizer class with a
-    600-token vocabulary learned offline from the shipped prompts.
+    policy must write it). The tokenizer is the backend's world's: the shapes ids use a
+    word-level tokenizer over the shapes world's prompts and modifiers; real ids use GPT-2's
+    tokenizer; the ``tiny`` backend uses GPT-2's tokenizer class with a 600-token vocabulary
+    learned offline from the shipped prompts. ``tokenizer=`` takes a tokenizer object or a name
+    (``"words"``, ``"tiny-gpt2"``, a Hugging Face name or a local directory). ``token_space``
+    describes the id layout.
 
     ## Action Space
     ``Discrete(vocab_size)``: the next token id; ``tokenizer.eos_token_id`` ends the rewrite.
@@ -209,14 +273,75 @@ class PromptRewriteTokensEnv(PromptEnv):
     ``prompt_tokens``, ``truncated_tokens`` (CLIP tokens of ``y`` past 77, which the text
     encoder drops), ``length_limit``.
 
+    ## Public API
+    Read-only, beside ``lookahead``, ``stop_action`` (the EOS id) and ``elapsed_steps`` (see
+    :class:`~prompt_gym.envs.core.PromptEnv`), on this env and its native vector env alike:
+    ``token_space`` (:class:`TokenSpace`: the id layout and the tokenizer), ``prompt_set`` (the
+    user prompts ``x`` is drawn from) and ``reward_name`` (the ``reward=`` config).
+
     ## Version History
     * v0: initial release.
     """
 
     core_cls: ClassVar[type[EnvCore]] = PromptRewriteTokensCore
 
+    def __init__(
+        self,
+        backend: str | RewardBackend | None = None,
+        *,
+        tokenizer: Tokenizer | str | None = None,
+        prompts: str | Path | list[str] | None = None,
+        split: str = "train",
+        max_new_tokens: int | tuple[int, int] = (15, 75),
+        max_source_tokens: int = 32,
+        reward: str = "promptist-v1",
+        num_images: int = 2,
+        seed_pool: int | None = 16,
+        invalid_action: str = "raise",
+        invalid_penalty: float = -1.0,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(backend, render_mode, core_options(PromptRewriteTokensCore, locals()))
 
-class PromptRewriteTokensVectorEnv(PromptVectorEnv):
-    """Native vector env of :class:`PromptRewriteTokensEnv`: one backend call per step."""
+
+class PromptRewriteTokensVectorEnv(PromptRewriteTokensData, PromptVectorEnv):
+    """Native vector env of :class:`PromptRewriteTokensEnv`: one backend call per step.
+
+    ``token_space``, ``prompt_set`` and ``reward_name`` are public, as on
+    :class:`PromptRewriteTokensEnv`.
+
+    Args:
+        num_envs: Number of sub-envs.
+        max_episode_steps: May only lower the sub-envs' own step limit (``None`` keeps it).
+        backend, tokenizer, prompts, split, max_new_tokens, max_source_tokens, reward,
+            num_images, seed_pool, invalid_action, invalid_penalty, render_mode: As in
+            :class:`PromptRewriteTokensEnv`, for every sub-env.
+    """
 
     env_cls: ClassVar[type[PromptEnv]] = PromptRewriteTokensEnv
+
+    def __init__(
+        self,
+        num_envs: int,
+        backend: str | RewardBackend | None = None,
+        *,
+        tokenizer: Tokenizer | str | None = None,
+        prompts: str | Path | list[str] | None = None,
+        split: str = "train",
+        max_new_tokens: int | tuple[int, int] = (15, 75),
+        max_source_tokens: int = 32,
+        reward: str = "promptist-v1",
+        num_images: int = 2,
+        seed_pool: int | None = 16,
+        invalid_action: str = "raise",
+        invalid_penalty: float = -1.0,
+        render_mode: str | None = None,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        super().__init__(
+            num_envs,
+            backend,
+            render_mode,
+            max_episode_steps,
+            core_options(PromptRewriteTokensCore, locals()),
+        )

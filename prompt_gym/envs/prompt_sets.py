@@ -1,22 +1,17 @@
-"""User prompts and modifier banks for the rewrite envs.
+"""User prompts and modifier banks of the rewrite envs, from the backend's world or the user.
 
-The shapes world generates its prompt set from its own scene generator (train and test use
-different seeds and share no prompt); real ids use the shipped ``data/prompts.txt`` (every fifth
-line is the test split) or a user file.
+The world (:mod:`prompt_gym.backends.world`) ships the defaults: the shapes world generates its
+prompt sets from its own scene generator (train and test use different seeds and share no
+prompt), the text world of the real presets reads ``data/prompts.txt`` (every fifth line is the
+test split). A user list or file replaces them.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from prompt_gym.backends import RewardBackend
-from prompt_gym.envs.targets import is_shapes, shipped_prompts
-
-SPLITS = ("train", "test", "all")
-SHAPES_PROMPT_LEVELS = ("objects", "attributes", "background")
-_SPLIT_SEEDS = {"train": 1, "test": 2}
-_TOKEN = re.compile(r"[A-Za-z0-9']+|[^\sA-Za-z0-9']")
+from prompt_gym.backends.world import SPLITS, world_of
 
 
 def _read_lines(path: str | Path) -> list[str]:
@@ -27,31 +22,13 @@ def _read_lines(path: str | Path) -> list[str]:
     return [ln for ln in lines if ln and not ln.startswith("#")]
 
 
-def _shapes_prompts(split: str, per_level: int = 80) -> list[str]:
-    from prompt_gym.backends.shapes.targets import make_targets
-
-    def generate(seed: int) -> list[str]:
-        out: list[str] = []
-        for level in SHAPES_PROMPT_LEVELS:
-            out += [t.caption for t in make_targets(level, per_level, seed, resolution=16)]
-        return list(dict.fromkeys(out))
-
-    if split == "all":
-        return list(dict.fromkeys(generate(_SPLIT_SEEDS["train"]) + generate(_SPLIT_SEEDS["test"])))
-    prompts = generate(_SPLIT_SEEDS[split])
-    if split == "test":
-        seen = set(generate(_SPLIT_SEEDS["train"]))
-        prompts = [p for p in prompts if p not in seen]
-    return prompts
-
-
 def load_prompts(
     backend: RewardBackend, split: str = "train", prompts: str | Path | list[str] | None = None
 ) -> list[str]:
     """The user prompts an episode draws from.
 
     Args:
-        backend: The env's backend (the shapes world generates its own prompts).
+        backend: The env's backend (its world ships the default prompt sets).
         split: ``train``, ``test`` or ``all``.
         prompts: A list of prompts or a path to a text file (one per line, ``#`` comments),
             used as given (``split`` is ignored).
@@ -65,14 +42,8 @@ def load_prompts(
         out = list(prompts) if isinstance(prompts, list | tuple) else _read_lines(prompts)
         if not all(isinstance(p, str) for p in out):
             raise ValueError("every prompt must be a str")
-    elif is_shapes(backend):
-        out = _shapes_prompts(split)
     else:
-        lines = shipped_prompts("prompts")
-        if split == "all":
-            out = lines
-        else:
-            out = [p for i, p in enumerate(lines) if (i % 5 == 4) == (split == "test")]
+        out = world_of(backend).prompts(split)
     if not out:
         raise ValueError("the prompt list is empty")
     return out
@@ -81,13 +52,13 @@ def load_prompts(
 def load_modifiers(
     backend: RewardBackend, modifiers: str | Path | list[str] | None = None
 ) -> list[str]:
-    """The modifier bank: a given list or file, else the shipped bank for the backend kind.
+    """The modifier bank: a given list or file, else the bank of the backend's world.
 
     Raises:
         ValueError: For a missing file, an empty bank, or duplicate modifiers.
     """
     if modifiers is None:
-        out = shipped_prompts("modifiers_shapes" if is_shapes(backend) else "modifiers")
+        out = world_of(backend).modifiers()
     elif isinstance(modifiers, list | tuple):
         out = list(modifiers)
     else:
@@ -100,16 +71,13 @@ def load_modifiers(
 
 
 def count_tokens(backend: RewardBackend, texts: list[str]) -> list[int]:
-    """Text-encoder tokens of each text, BOS and EOS included.
+    """Text-encoder tokens of each text, BOS and EOS included, as the backend's world counts them.
 
-    Uses the generator's own tokenizer when it has one (``count_tokens``), else counts words and
-    punctuation marks (a close stand-in for CLIP's BPE on plain English).
+    The shapes world counts words and punctuation marks (a close stand-in for CLIP's BPE on
+    plain English); a real world asks the generator's tokenizer.
 
     >>> from prompt_gym import make_backend
     >>> count_tokens(make_backend("shapes"), ["a red circle, vivid"])
     [7]
     """
-    counter = getattr(backend.generator, "count_tokens", None)
-    if counter is not None:
-        return [int(n) for n in counter(texts)]
-    return [len(_TOKEN.findall(t)) + 2 for t in texts]
+    return world_of(backend).count_tokens(backend.generator, texts)

@@ -16,11 +16,27 @@ def side_by_side(images: Sequence[np.ndarray]) -> np.ndarray:
     >>> side_by_side([np.zeros((4, 4, 3), np.uint8), np.zeros((2, 3, 3), np.uint8)]).shape
     (4, 9, 3)
     """
-    height = max(im.shape[0] for im in images)
-    width = sum(im.shape[1] for im in images) + GAP * (len(images) - 1)
-    frame = np.full((height, width, 3), 255, dtype=np.uint8)
-    x = 0
+    return tile(images, axis=1)
+
+
+def tile(images: Sequence[np.ndarray], axis: int, gap: int = GAP) -> np.ndarray:
+    """Panels along ``axis`` (1: left to right, 0: top to bottom) on white, ``gap`` apart.
+
+    The panels are padded (on white, at the end) to the largest extent across ``axis``.
+
+    >>> tile([np.zeros((2, 3, 3), np.uint8), np.zeros((2, 5, 3), np.uint8)], axis=0).shape
+    (6, 5, 3)
+    """
+    across = 1 - axis
+    shape = [0, 0, 3]
+    shape[axis] = sum(im.shape[axis] for im in images) + gap * (len(images) - 1)
+    shape[across] = max(im.shape[across] for im in images)
+    frame = np.full(shape, 255, dtype=np.uint8)
+    at = 0
     for im in images:
-        frame[: im.shape[0], x : x + im.shape[1]] = im
-        x += im.shape[1] + GAP
+        if axis == 1:
+            frame[: im.shape[0], at : at + im.shape[1]] = im
+        else:
+            frame[at : at + im.shape[0], : im.shape[1]] = im
+        at += im.shape[axis] + gap
     return frame

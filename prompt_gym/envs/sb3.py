@@ -58,7 +58,7 @@ class SB3VecEnv(VecEnv):
         """Reset every sub-env (with the seeds given to :meth:`seed`, once) and return observations."""
         obs_list = []
         for i in range(self.num_envs):
-            obs, info = self.venv.reset_core(i, self._seeds[i])
+            obs, info = self.venv.reset_one(i, seed=self._seeds[i])
             self.reset_infos[i] = info
             obs_list.append(obs)
         self._seeds = [None] * self.num_envs
@@ -75,7 +75,7 @@ class SB3VecEnv(VecEnv):
         if self._actions is None:
             raise RuntimeError("step_async() must be called before step_wait()")
         actions, self._actions = list(self._actions), None
-        outcomes = self.venv.step_cores(actions, np.ones(self.num_envs, dtype=bool))
+        outcomes = self.venv.step_some(actions, np.ones(self.num_envs, dtype=bool))
         obs_list, infos = [], []
         rewards = np.zeros(self.num_envs, dtype=np.float32)
         dones = np.zeros(self.num_envs, dtype=bool)
@@ -85,7 +85,7 @@ class SB3VecEnv(VecEnv):
             if dones[i]:
                 info["terminal_observation"] = obs
                 info["TimeLimit.truncated"] = truncated and not terminated
-                obs, self.reset_infos[i] = self.venv.reset_core(i)
+                obs, self.reset_infos[i] = self.venv.reset_one(i)
             obs_list.append(obs)
             infos.append(info)
         return _stack(obs_list), rewards, dones, infos

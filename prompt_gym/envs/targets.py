@@ -1,82 +1,52 @@
-"""Target sets for ImageInversion: shapes-world scenes, or shipped prompts rendered by the backend.
+"""The targets an ImageInversion env draws from: its backend's world's, shared per backend.
 
-A target set is indexable and lazy: a real backend renders a target only when an episode draws it
-(then keeps it), so building an env costs nothing.
+The world (:mod:`prompt_gym.backends.world`) says what the targets of a ``(level, size, seed)``
+are; :class:`EnvTargets` binds that set to the env's backend, which renders a target of a real
+world only when an episode first draws it (then keeps it for every env of the backend), so
+building an env costs nothing.
 """
 
 from __future__ import annotations
 
 import zlib
-from importlib import resources
 
 import numpy as np
 
 from prompt_gym.backends import RewardBackend, Target
+from prompt_gym.backends.world import TargetSet, world_of
+from prompt_gym.envs.memo import BackendMemo
 
-TARGET_SEED_BASE = 10_000
-"""Seeds of rendered targets are ``TARGET_SEED_BASE + index``: never equal to an episode seed by design."""
-
-
-def is_shapes(backend: RewardBackend) -> bool:
-    """Whether ``backend`` renders with the shapes world (whose targets carry scene specs)."""
-    return backend.generator.config().get("name") == "shapes"
+_TARGET_SETS = BackendMemo()
 
 
-def shipped_prompts(name: str) -> list[str]:
-    """Non-empty, non-comment lines of ``prompt_gym/data/<name>.txt``."""
-    text = resources.files("prompt_gym.data").joinpath(f"{name}.txt").read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-
-
-class TargetSet:
-    """The targets an ImageInversion env draws from.
+class EnvTargets:
+    """The targets of ``backend.world`` for ``(level, size, seed)``, rendered by ``backend``.
 
     Args:
         backend: The env's backend.
-        level: Difficulty level for the shapes world (``objects``, ``attributes``,
-            ``background``, ``style``); for a real backend, the shipped prompt list
-            ``targets_<level>`` if it exists, else ``targets``.
-        size: Number of targets (shapes world); a real backend uses the whole list.
-        seed: Seed of the set (shapes world), so train and test sets can differ.
+        level: Difficulty level (the shapes world: ``objects``, ``attributes``, ``background``,
+            ``style``; the text world: the shipped list ``targets_<level>`` if it exists, else
+            ``targets``).
+        size: Number of targets (the shapes world; the text world uses its whole list).
+        seed: Seed of the set (the shapes world), so train and test sets can differ.
+
+    Raises:
+        ValueError: For an unknown level or a size below 1.
     """
 
-    def __init__(
-        self, backend: RewardBackend, level: str = "objects", size: int = 64, seed: int = 0
-    ):
-        if size < 1:
-            raise ValueError(f"target set size must be >= 1, got {size}")
-        self.backend, self.level, self.seed = backend, level, seed
-        self._targets: list[Target | None]
-        if is_shapes(backend):
-            from prompt_gym.backends.shapes.targets import LEVELS, make_targets
-
-            if level not in LEVELS:
-                raise ValueError(f"unknown target level {level!r}; shapes levels: {list(LEVELS)}")
-            config = backend.generator.config()
-            resolution, world = int(config.get("resolution", 64)), int(config.get("world", 2))
-            self._targets = list(make_targets(level, size, seed, resolution, world))
-            self.prompts = [t.caption or "" for t in self._targets]
-        else:
-            try:
-                self.prompts = shipped_prompts(f"targets_{level}")
-            except FileNotFoundError:
-                self.prompts = shipped_prompts("targets")
-            self._targets = [None] * len(self.prompts)
+    def __init__(self, backend: RewardBackend, level: str, size: int, seed: int) -> None:
+        self.backend = backend
+        self._set: TargetSet = _TARGET_SETS.get(
+            backend,
+            (level, size, seed),
+            lambda: world_of(backend).target_set(backend.generator, level, size, seed),
+        )
 
     def __len__(self) -> int:
-        return len(self._targets)
+        return len(self._set)
 
     def __getitem__(self, index: int) -> Target:
-        target = self._targets[index]
-        if target is None:
-            prompt = self.prompts[index]
-            image = self.backend.generate([prompt], [TARGET_SEED_BASE + index])[0]
-            crc = zlib.crc32(prompt.encode())
-            target = Target(
-                image=image, caption=prompt, target_id=f"{self.level}-{index}-{crc:08x}"
-            )
-            self._targets[index] = target
-        return target
+        return self._set.get(index, self.backend.generate)
 
 
 def as_target(value: object) -> Target:

@@ -1,15 +1,24 @@
-"""Tokenizers of PromptRewriteTokens: a word-level one over the shapes world, or a Hugging Face one."""
+"""Tokenizers of PromptRewriteTokens: a word-level one over a world's own text, or a Hugging Face one.
+
+The env's default is its backend's world's (``world.tokenizer``, a name :func:`load_tokenizer`
+resolves): :data:`~prompt_gym.backends.world.WORD_TOKENIZER` for the shapes world,
+:data:`TINY_GPT2` for the ``tiny`` preset, ``gpt2`` for the real presets.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
+
+from prompt_gym.backends.world import WORD_TOKENIZER, World, shipped_lines
 
 _WORD = re.compile(r"[a-z0-9']+|,")
 EOS, UNK = "<eos>", "<unk>"
 GPT2_EOS = "<|endoftext|>"
+TINY_GPT2 = "tiny-gpt2"
+"""Tokenizer name of :func:`tiny_gpt2_tokenizer`."""
 
 
 class Tokenizer(Protocol):
@@ -119,9 +128,7 @@ def tiny_gpt2_tokenizer() -> HFTokenizer:
     from tokenizers import ByteLevelBPETokenizer
     from transformers import GPT2TokenizerFast
 
-    from prompt_gym.envs.targets import shipped_prompts
-
-    corpus = shipped_prompts("prompts") + shipped_prompts("modifiers") + shipped_prompts("targets")
+    corpus = shipped_lines("prompts") + shipped_lines("modifiers") + shipped_lines("targets")
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
         corpus,
@@ -134,3 +141,23 @@ def tiny_gpt2_tokenizer() -> HFTokenizer:
         tokenizer_object=bpe._tokenizer, eos_token=GPT2_EOS, bos_token=GPT2_EOS, unk_token=GPT2_EOS
     )
     return HFTokenizer(tokenizer)
+
+
+def load_tokenizer(name: str, world: World, prompts: Sequence[str]) -> Tokenizer:
+    """The tokenizer called ``name``.
+
+    Args:
+        name: :data:`~prompt_gym.backends.world.WORD_TOKENIZER` (a :class:`WordTokenizer` over
+            the world's prompts, its modifier bank and ``prompts``), :data:`TINY_GPT2`, or a
+            Hugging Face name or local directory (:func:`load_hf_tokenizer`).
+        world: The env's world.
+        prompts: The env's own prompts (part of a word vocabulary).
+
+    Raises:
+        ValueError: If a Hugging Face tokenizer is not available locally.
+    """
+    if name == WORD_TOKENIZER:
+        return WordTokenizer([*world.prompts("all"), *world.modifiers(), *prompts])
+    if name == TINY_GPT2:
+        return tiny_gpt2_tokenizer()
+    return load_hf_tokenizer(name)

@@ -1,7 +1,15 @@
-"""A native vector env over many cores: one backend call per step for all sub-envs."""
+"""A native vector env over many cores: one backend call per step for all sub-envs.
+
+Besides the Gymnasium ``VectorEnv`` API, :class:`PromptVectorEnv` offers planners and replaying
+agents (the greedy baseline, the LM rollouts) a public batch API: :meth:`~PromptVectorEnv.step_some`
+and :meth:`~PromptVectorEnv.reset_one` drive chosen sub-envs with no autoreset step, and
+:meth:`~PromptVectorEnv.lookahead` values candidate action sequences of many sub-envs in one
+backend call (:mod:`prompt_gym.envs.lookahead`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -12,6 +20,7 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from prompt_gym.backends import RewardBackend, ScoreResult
 from prompt_gym.envs.core import EnvCore, PromptEnv, resolve_backend, slice_result
+from prompt_gym.envs.lookahead import score_lookaheads
 
 
 class PromptVectorEnv(VectorEnv):
@@ -19,7 +28,8 @@ class PromptVectorEnv(VectorEnv):
 
     Behaves exactly like ``SyncVectorEnv`` over the single env with the same seeds (sub-env ``i``
     is seeded ``seed + i``), with ``NEXT_STEP`` autoreset: the step after an episode ends resets
-    that sub-env, ignores its action and returns reward 0. Subclasses set ``env_cls``.
+    that sub-env, ignores its action and returns reward 0. Subclasses set ``env_cls`` and list
+    the family's keyword arguments in their ``__init__``.
 
     Args:
         num_envs: Number of sub-envs.
@@ -27,7 +37,7 @@ class PromptVectorEnv(VectorEnv):
         render_mode: ``"rgb_array"`` renders every sub-env (a tuple of frames) or ``None``.
         max_episode_steps: Accepted for ``gym.make_vec``; the cores enforce their own limits, so
             it may only lower them (``None`` keeps them).
-        **kwargs: Passed to each sub-env's core.
+        core_options: The keyword arguments of each sub-env's core (the single env's).
     """
 
     env_cls: ClassVar[type[PromptEnv]]
@@ -39,10 +49,10 @@ class PromptVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int,
-        backend: str | RewardBackend | None = None,
-        render_mode: str | None = None,
-        max_episode_steps: int | None = None,
-        **kwargs: Any,
+        backend: str | RewardBackend | None,
+        render_mode: str | None,
+        max_episode_steps: int | None,
+        core_options: dict[str, Any],
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -50,7 +60,7 @@ class PromptVectorEnv(VectorEnv):
         self.render_mode = render_mode
         self.backend = resolve_backend(backend, self.env_cls.default_backend)
         self.cores: list[EnvCore] = [
-            self.env_cls.core_cls(self.backend, **kwargs) for _ in range(num_envs)
+            self.env_cls.core_cls(self.backend, **core_options) for _ in range(num_envs)
         ]
         if max_episode_steps is not None:
             for core in self.cores:
@@ -109,22 +119,87 @@ class PromptVectorEnv(VectorEnv):
         obs = self._batch_obs(obs_list)
         return obs, rewards, terminations, truncations, self._batch_infos(info_list)
 
-    def step_cores(self, actions: list[Any], active: np.ndarray) -> list[tuple[Any, ...] | None]:
-        """Step the ``active`` cores with one backend call; ``None`` for the others.
+    def step_some(
+        self, actions: Sequence[Any], active: np.ndarray
+    ) -> list[tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]] | None]:
+        """Step the ``active`` sub-envs with one backend call; the others are left as they are.
 
-        Every action is validated before any core changes, so a bad action loses nothing.
-        Each outcome is ``(obs, reward, terminated, truncated, info)`` with a fresh observation.
+        Unlike :meth:`step` there is no autoreset step: a sub-env whose episode ends stays
+        ended until :meth:`reset_one` (or :meth:`reset`) starts the next. Every action is
+        validated before any sub-env changes, so a bad action loses nothing.
+
+        Args:
+            actions: One action per sub-env (those of inactive sub-envs are ignored).
+            active: ``bool (num_envs,)``: the sub-envs to step.
+
+        Returns:
+            Per sub-env ``(obs, reward, terminated, truncated, info)`` with a fresh observation,
+            or ``None`` for an inactive one.
+
+        Raises:
+            RuntimeError: If an active sub-env's episode is over.
+            ValueError: For an invalid action (as :meth:`step`).
         """
-        outcomes = self._step(actions, active)
-        return [
-            None if out is None else (core._observe(), *out)
-            for core, out in zip(self.cores, outcomes, strict=True)
-        ]
+        outcomes = self._step(list(actions), active)
+        out: list[tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]] | None] = []
+        for i, (core, outcome) in enumerate(zip(self.cores, outcomes, strict=True)):
+            if outcome is None:
+                out.append(None)
+                continue
+            self._autoreset[i] = outcome[1] or outcome[2]
+            out.append((core._observe(), *outcome))
+        return out
+
+    def reset_one(
+        self, i: int, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Reset sub-env ``i`` alone: re-seeded with ``seed`` when given, as :meth:`reset` does.
+
+        Returns:
+            Its fresh ``(obs, info)``.
+        """
+        if seed is not None or self._rngs[i] is None:
+            self._rngs[i], _ = seeding.np_random(seed)
+        self._autoreset[i] = False
+        return self.cores[i].reset(self._rngs[i], options)
+
+    @property
+    def stop_action(self) -> int:
+        """The action that ends an episode by the agent's choice (STOP, or EOS)."""
+        return self.cores[0].stop_action
+
+    @property
+    def _any_core(self) -> EnvCore:
+        """A core holding the set-up every sub-env shares (see ``PromptEnv._any_core``)."""
+        return self.cores[0]
+
+    def lookahead(
+        self, candidates: Sequence[Sequence[Sequence[int]] | None]
+    ) -> list[tuple[np.ndarray, float] | None]:
+        """Value candidate action sequences of many sub-envs at once, without taking any.
+
+        :meth:`PromptEnv.lookahead` for every sub-env ``i`` with ``candidates[i]`` given, all
+        scored in one backend call; no sub-env changes.
+
+        Args:
+            candidates: Per sub-env its candidate action sequences, or ``None`` to skip it.
+
+        Returns:
+            Per sub-env ``(values, current)`` as :meth:`PromptEnv.lookahead`, or ``None``.
+        """
+        if len(candidates) != self.num_envs:
+            raise ValueError(f"got candidates for {len(candidates)} of {self.num_envs} sub-envs")
+        asked = [i for i, c in enumerate(candidates) if c is not None]
+        looks = [self.cores[i].lookahead(candidates[i]) for i in asked]
+        out: list[tuple[np.ndarray, float] | None] = [None] * self.num_envs
+        for i, values in zip(asked, score_lookaheads(self.backend, looks), strict=True):
+            out[i] = values
+        return out
 
     def _step(
         self, actions: list[Any], active: np.ndarray
     ) -> list[tuple[float, bool, bool, dict[str, Any]] | None]:
-        """:meth:`step_cores` without the observations (see :meth:`EnvCore.advance`)."""
+        """:meth:`step_some` without the observations (see :meth:`EnvCore.advance`)."""
         live, spans, result = self._plan_and_score(actions, active)
         return self._advance_cores(live, spans, result)
 
@@ -142,7 +217,8 @@ class PromptVectorEnv(VectorEnv):
             spans.append((len(prompts), len(prompts) + len(p)))
             prompts += p
             seeds += s
-        result = self.backend.score(prompts, seeds) if prompts else None
+        aesthetic = any(self.cores[i].needs_aesthetic for i in live)
+        result = self.backend.score(prompts, seeds, aesthetic=aesthetic) if prompts else None
         return live, spans, result
 
     def _advance_cores(
@@ -209,14 +285,6 @@ class PromptVectorEnv(VectorEnv):
         for i, info in enumerate(info_list):
             infos = self._add_info(infos, info, i)
         return infos
-
-    def reset_core(
-        self, i: int, seed: int | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Reset sub-env ``i`` alone (re-seeding it when ``seed`` is given)."""
-        if seed is not None or self._rngs[i] is None:
-            self._rngs[i], _ = seeding.np_random(seed)
-        return self.cores[i].reset(self._rngs[i], None)
 
     def action_masks(self) -> np.ndarray:
         """``bool (num_envs, n_actions)``: valid actions of each sub-env (all valid after an end)."""
