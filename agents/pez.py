@@ -9,8 +9,9 @@ meets it: the decoded text re-tokenised and embedded by the scorer. Decoding can
 among the projected prompts that set a new best during the search, the one whose decoded text
 scores best is returned.
 
-Works with the open_clip scorer of the real and tiny backends (``backend.scorer.clip`` and
-``backend.scorer.tokenizer``); the shapes world's scorer is not differentiable.
+Works with the open_clip scorer of the real and tiny backends
+(:class:`~prompt_gym.backends.real.clip.OpenClipScorer`: its ``clip`` model and ``tokenizer``);
+the shapes world's scorer is not differentiable.
 
 Example::
 
@@ -24,10 +25,13 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from prompt_gym.agents.checkpoints import reject_checkpoint
+from prompt_gym.agents.episodes import Episode
 
 from prompt_gym.backends import RewardBackend
 
@@ -62,14 +66,15 @@ def check_backend(backend: RewardBackend) -> Any:
     Raises:
         ValueError: If the scorer is not a differentiable open_clip model (e.g. the shapes world).
     """
-    clip = getattr(backend.scorer, "clip", None)
-    tokenizer = getattr(backend.scorer, "tokenizer", None)
-    if clip is None or tokenizer is None or not hasattr(clip, "token_embedding"):
+    from prompt_gym.backends.real.clip import OpenClipScorer
+
+    if not isinstance(backend.scorer, OpenClipScorer):
         raise ValueError(
             f"PEZ needs a differentiable scorer (an open_clip model: backend 'tiny' or a real "
             f"preset); backend {backend.name!r} has {type(backend.scorer).__name__}, so PEZ does "
             "not apply (on the shapes world it is N/A). Use greedy or reinforce instead"
         )
+    clip = backend.scorer.clip
     if getattr(clip, "text_pool_type", "argmax") not in ("argmax", "eos"):
         raise ValueError(f"PEZ supports argmax/eos text pooling, not {clip.text_pool_type!r}")
     return clip
@@ -180,7 +185,9 @@ def evaluate(
     options: dict[str, Any] | None = None,
     steps: int = 300,
     prompt_len: int = 16,
-) -> list[Any]:
+    *,
+    checkpoint: str | Path | None = None,
+) -> list[Episode]:
     """PEZ on ImageInversion episodes, scored like the env scores a prompt (``imageprompt-i2i``).
 
     Episode ``i`` is reset with seed ``seed + i`` (its target and image seeds come from the env);
@@ -192,35 +199,29 @@ def evaluate(
         ValueError: For an id of another family, or a backend without a differentiable scorer.
     """
     import gymnasium as gym
-    from prompt_gym.agents import common
 
-    from prompt_gym.envs.image_inversion import ImageInversionCore
-    from prompt_gym.rewards import image_similarity
-
+    reject_checkpoint(checkpoint, AGENT)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if not str(gym.spec(env_id).entry_point).endswith(":ImageInversionEnv"):
         raise ValueError(f"PEZ inverts images: use an ImageInversion id, not {env_id}")
     env = gym.make(env_id, **(env_kwargs or {}))
-    core = env.unwrapped.core
+    u = env.unwrapped
     try:
-        assert isinstance(core, ImageInversionCore)
-        check_backend(core.backend)
+        check_backend(u.backend)
         out = []
         for i in range(episodes):
             env.reset(seed=seed + i, options=options)
-            found = invert(core.backend, core.target.image[None], prompt_len, steps, seed=seed + i)
-            seeds = list(core.episode_seeds)
-            result = core.backend.score([found.prompt] * len(seeds), seeds)
-            similarity = image_similarity(result.image_embeds, core.target_embed, result.valid)
+            found = invert(u.backend, u.target.image[None], prompt_len, steps, seed=seed + i)
+            similarity = u.evaluate_prompt(found.prompt)
             info = {
                 "prompt": found.prompt,
                 "similarity": similarity,
                 "text_similarity": found.similarity,
-                "target_id": core.target.target_id,
+                "target_id": u.target.target_id,
             }
             out.append(
-                common.Episode(
+                Episode(
                     obs={},
                     actions=np.zeros(1, dtype=np.int64),
                     rewards=np.array([similarity]),

@@ -32,7 +32,32 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from prompt_gym.agents import common
+from prompt_gym.agents.checkpoints import (
+    checkpoint_path,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from prompt_gym.agents.episodes import Episode, Policy, collect_episodes
+from prompt_gym.agents.protocol import checkpoint_evaluate
+from prompt_gym.agents.runs import (
+    episode_seeds,
+    finish_run,
+    make_args,
+    new_run_dir,
+    print_interrupted,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+    write_run_info,
+)
+from prompt_gym.agents.tb import (
+    RunLogger,
+    episode_scalars,
+    log_examples,
+    progress_bar,
+    top_prompts,
+)
 from torch import nn
 from torch.distributions import Categorical
 
@@ -245,7 +270,7 @@ def distribution(
     return Categorical(logits=logits), values
 
 
-def make_policy(model: nn.Module, masked: bool, deterministic: bool) -> common.Policy:
+def make_policy(model: nn.Module, masked: bool, deterministic: bool) -> Policy:
     """A batched numpy policy: sample, or take the most likely action."""
 
     @torch.no_grad()
@@ -297,7 +322,7 @@ def update(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     baseline: RunningBaseline,
-    episodes: list[common.Episode],
+    episodes: list[Episode],
 ) -> dict[str, float]:
     """One policy-gradient step on a batch of whole episodes; returns the ``losses/`` scalars."""
     obs = as_tensors({k: np.concatenate([e.obs[k] for e in episodes]) for k in episodes[0].obs})
@@ -348,10 +373,10 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     Returns:
         A summary: ``run_dir``, ``checkpoint``, ``curve_png``, ``global_step``, ``seconds``,
         ``final_return`` (mean over the last updates), ``eval`` and ``random_eval`` (see
-        :func:`~prompt_gym.agents.common.summarize`), ``best_prompt``.
+        :func:`~prompt_gym.agents.episodes.summarize`), ``best_prompt``.
     """
     check_args(args)
-    common.seed_everything(args.seed, args.torch_threads)
+    seed_everything(args.seed, args.torch_threads)
     kwargs, options = env_kwargs(args), reset_options(args)
     venv = gym.make_vec(
         args.env_id, num_envs=args.num_envs, vectorization_mode="vector_entry_point", **kwargs
@@ -364,15 +389,15 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     state: dict[str, Any] = {"global_step": 0, "update": 0, "curve": [], "best": [], "seconds": 0.0}
     if resume is not None:
         run_dir = Path(resume)
-        ckpt = common.load_checkpoint(common.find_checkpoint(run_dir), CHECKPOINT_KEYS)
+        ckpt = load_checkpoint(find_checkpoint(run_dir), CHECKPOINT_KEYS)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         baseline.values = list(ckpt["baseline"])
         state = ckpt["state"]
-        common.set_rng_states(ckpt["rng"])
+        set_rng_states(ckpt["rng"])
     else:
-        run_dir = common.new_run_dir(args.logdir, args.env_id, AGENT, args.seed)
-    common.write_run_info(run_dir, AGENT, args)
+        run_dir = new_run_dir(args.logdir, args.env_id, AGENT, args.seed)
+    write_run_info(run_dir, AGENT, args)
     sample = make_policy(model, args.mask_actions, deterministic=False)
     greedy = make_policy(model, args.mask_actions, deterministic=True)
 
@@ -384,22 +409,22 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
             "optimizer": optimizer.state_dict(),
             "baseline": baseline.values,
             "state": state,
-            "rng": common.rng_states(),
+            "rng": rng_states(),
         }
-        return common.save_checkpoint(ckpt, common.checkpoint_path(run_dir, state["global_step"]))
+        return save_checkpoint(ckpt, checkpoint_path(run_dir, state["global_step"]))
 
     start, t0, step0 = (
         time.perf_counter() - state["seconds"],
         time.perf_counter(),
         state["global_step"],
     )
-    bar = common.progress_bar(args.total_timesteps, state["global_step"], desc=AGENT)
-    with common.RunLogger(run_dir, purge_step=state["global_step"] + 1 if resume else None) as log:
+    bar = progress_bar(args.total_timesteps, state["global_step"], desc=AGENT)
+    with RunLogger(run_dir, purge_step=state["global_step"] + 1 if resume else None) as log:
         try:
             while state["global_step"] < args.total_timesteps:
                 # rollout: num_envs whole episodes, seeded from (seed, update)
-                seeds = common.episode_seeds(args.seed, state["update"], args.num_envs)
-                episodes = common.collect_episodes(venv, sample, seeds, options)
+                seeds = episode_seeds(args.seed, state["update"], args.num_envs)
+                episodes = collect_episodes(venv, sample, seeds, options)
                 state["global_step"] += sum(e.length for e in episodes)
                 state["update"] += 1
 
@@ -407,38 +432,41 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
                 losses = update(args, model, optimizer, baseline, episodes)
 
                 # logging
-                step, charts = state["global_step"], common.episode_scalars(episodes)
+                step, charts = state["global_step"], episode_scalars(episodes)
                 state["seconds"] = time.perf_counter() - start
                 state["curve"].append((step, charts["charts/episodic_return"], state["seconds"]))
-                state["best"] = common.top_prompts(state["best"], episodes)
+                state["best"] = top_prompts(state["best"], episodes)
                 charts["charts/sps"] = (step - step0) / (time.perf_counter() - t0)
                 log.scalars({**charts, **losses}, step)
                 log.backend(backend, step)
                 bar.update(step - bar.n)
                 bar.set_postfix(ret=f"{charts['charts/episodic_return']:.3f}", refresh=False)
                 if state["update"] % args.examples_every == 0:
-                    common.log_examples(log, args.env_id, kwargs, greedy, state, options)
+                    log_examples(log, args.env_id, kwargs, greedy, state, options)
                 if state["update"] % args.save_every == 0:
                     save()
         except KeyboardInterrupt:
-            common.print_interrupted(run_dir, state["global_step"])
+            print_interrupted(run_dir, state["global_step"])
             raise
         finally:
             bar.close()
         checkpoint = save()
-        summary = common.finish_run(log, run_dir, AGENT, args, greedy, kwargs, options, state)
+        summary = finish_run(log, run_dir, AGENT, args, greedy, kwargs, options, state)
     venv.close()
     return {**summary, "checkpoint": checkpoint}
 
 
 # ===================================================================================== eval
-def load_policy(path: str | Path) -> tuple[common.Policy, Args]:
+def load_policy(path: str | Path) -> tuple[Policy, Args]:
     """The greedy policy of a checkpoint file (``.pt``), and its run's ``Args``."""
-    ckpt = common.load_checkpoint(Path(path), CHECKPOINT_KEYS)
-    args = common.make_args(Args, ckpt["args"])
+    ckpt = load_checkpoint(Path(path), CHECKPOINT_KEYS)
+    args = make_args(Args, ckpt["args"])
     env = gym.make(args.env_id, **env_kwargs(args))
     model = make_model(args, env.observation_space, env.action_space)
     env.close()
     model.load_state_dict(ckpt["model"])
     model.eval()
     return make_policy(model, args.mask_actions, deterministic=True), args
+
+
+evaluate = checkpoint_evaluate(load_policy, AGENT)

@@ -11,9 +11,12 @@ the mask is part of what it observes.
 Logging goes through SB3's own logger and callbacks: :class:`TensorBoardFormat` writes SB3's
 scalars into the run's one event file (``train/policy_gradient_loss`` also as
 ``losses/policy_loss`` and so on), :class:`RunCallback` adds ``charts/``, ``backend/``, image
-grids and prompts, checkpoints and the progress bar. Every rollout starts from fresh episodes
-seeded from ``(seed, rollout)`` (the previous rollout's unfinished episodes were bootstrapped by
-the value function), so a resumed run reproduces an uninterrupted one.
+grids and prompts and the progress bar. Every rollout is one ``model.learn`` call on fresh
+episodes seeded from ``(seed, rollout)`` (the previous rollout's unfinished episodes were
+bootstrapped by the value function); only SB3's public API is used (``set_env``, ``learn(...,
+reset_num_timesteps=False)``, ``num_timesteps``, ``get_parameters``, callbacks, the logger),
+and a checkpoint holds everything a resume needs, so a resumed run reproduces an uninterrupted
+one.
 
 Usage::
 
@@ -33,13 +36,42 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from gymnasium import spaces
-from prompt_gym.agents import common
+from prompt_gym.agents.checkpoints import (
+    checkpoint_path,
+    find_checkpoint,
+    load_checkpoint,
+    load_failure,
+    prune_checkpoints,
+    save_checkpoint,
+)
+from prompt_gym.agents.episodes import Episode, Policy
+from prompt_gym.agents.protocol import checkpoint_evaluate
+from prompt_gym.agents.runs import (
+    episode_seeds,
+    finish_run,
+    make_args,
+    new_run_dir,
+    print_interrupted,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+    write_run_info,
+)
+from prompt_gym.agents.tb import (
+    RunLogger,
+    backend_scalars,
+    episode_scalars,
+    log_examples,
+    progress_bar,
+    top_prompts,
+)
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from prompt_gym.backends import RewardBackend
 from prompt_gym.envs.sb3 import SB3VecEnv
 
 ALGOS = ("ppo", "maskable-ppo")
@@ -133,6 +165,11 @@ def env_kwargs(args: Args) -> dict[str, Any]:
     if args.algo == "ppo":
         kwargs.setdefault("invalid_action", "penalize")
     return kwargs
+
+
+def reset_options(args: Args) -> None:
+    """Reset options of the run's episodes: none (the SB3 agents train across targets)."""
+    return None
 
 
 def make_env(args: Args) -> SB3VecEnv:
@@ -234,7 +271,7 @@ def make_model(args: Args, venv: SB3VecEnv) -> Any:
     )
 
 
-def make_policy(model: Any, algo: str) -> common.Policy:
+def make_policy(model: Any, algo: str) -> Policy:
     """The greedy batched policy of a model (masked for MaskablePPO)."""
 
     def policy(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -249,7 +286,7 @@ def make_policy(model: Any, algo: str) -> common.Policy:
 
 # ===================================================================================== logging
 class TensorBoardFormat(KVWriter):
-    """SB3 logger output into the run's :class:`~prompt_gym.agents.common.RunLogger`."""
+    """SB3 logger output into the run's :class:`~prompt_gym.agents.tb.RunLogger`."""
 
     ALIASES: ClassVar[dict[str, str]] = {
         "train/policy_gradient_loss": "losses/policy_loss",
@@ -261,7 +298,7 @@ class TensorBoardFormat(KVWriter):
         "time/fps": "charts/sps",
     }
 
-    def __init__(self, log: common.RunLogger) -> None:
+    def __init__(self, log: RunLogger) -> None:
         self.log = log
 
     def write(
@@ -286,39 +323,30 @@ class TensorBoardFormat(KVWriter):
 
 
 class RunCallback(BaseCallback):
-    """Episodes, charts, backend stats, examples, checkpoints, progress and re-seeding."""
+    """Episodes, ``charts/`` and ``backend/`` scalars, examples and progress, from SB3's public hooks.
+
+    It reads each step's ``rewards``, ``dones`` and ``infos`` from ``self.locals`` and records its
+    scalars in SB3's logger (dumped with SB3's own at the end of the rollout).
+
+    Args:
+        args: The run's settings.
+        log: The run's logger (for image grids and prompts).
+        state: The run's counters, curve and best prompts; updated at the end of every rollout.
+        backend: The env's reward backend (for the ``backend/`` scalars).
+    """
 
     def __init__(
-        self,
-        args: Args,
-        run_dir: Path,
-        log: common.RunLogger,
-        state: dict[str, Any],
-        rng: dict | None,
+        self, args: Args, log: RunLogger, state: dict[str, Any], backend: RewardBackend
     ) -> None:
         super().__init__()
-        self.args, self.run_dir, self.log, self.state, self.pending_rng = (
-            args,
-            run_dir,
-            log,
-            state,
-            rng,
-        )
-        self.bar = common.progress_bar(args.total_timesteps, state["global_step"], desc=args.algo)
+        self.args, self.log, self.state, self.backend = args, log, state, backend
+        self.start = time.perf_counter() - state["seconds"]
+        self.bar = progress_bar(args.total_timesteps, state["global_step"], desc=args.algo)
         self.returns = np.zeros(args.num_envs)
         self.lengths = np.zeros(args.num_envs, dtype=np.int64)
         self.finished: list[dict[str, Any]] = []
 
     def _on_rollout_start(self) -> None:
-        if self.pending_rng is not None:  # first rollout after a resume
-            common.set_rng_states(self.pending_rng)
-            self.pending_rng = None
-        elif self.state["rollout"] and self.state["rollout"] % self.args.save_every == 0:
-            save(self.model, self.args, self.run_dir, self.state)
-        venv = self.training_env
-        venv.seed(common.episode_seeds(self.args.seed, self.state["rollout"], 1)[0])
-        self.model._last_obs = venv.reset()
-        self.model._last_episode_starts = np.ones(venv.num_envs, dtype=bool)
         self.returns[:], self.lengths[:], self.finished = 0.0, 0, []
 
     def _on_step(self) -> bool:
@@ -335,28 +363,26 @@ class RunCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         self.state["rollout"] += 1
         step = self.state["global_step"] = int(self.model.num_timesteps)
-        self.state["seconds"] = time.perf_counter() - self.state["_start"]
+        self.state["seconds"] = time.perf_counter() - self.start
         if self.finished:
             episodes = [
-                common.Episode({}, np.zeros(f["length"]), np.array([f["return"]]), f["info"], None)
+                Episode({}, np.zeros(f["length"]), np.array([f["return"]]), f["info"], None)
                 for f in self.finished
             ]
-            charts = common.episode_scalars(episodes)
+            charts = episode_scalars(episodes)
             for key, value in charts.items():
                 self.logger.record(key, value)
             self.state["curve"].append(
                 (step, charts["charts/episodic_return"], self.state["seconds"])
             )
-            self.state["best"] = common.top_prompts(self.state["best"], episodes)
+            self.state["best"] = top_prompts(self.state["best"], episodes)
             self.bar.set_postfix(ret=f"{charts['charts/episodic_return']:.3f}", refresh=False)
-        for key, value in common.backend_scalars(self.training_env.venv.backend).items():
+        for key, value in backend_scalars(self.backend).items():
             self.logger.record(key, value)
         self.bar.update(step - self.bar.n)
         if self.state["rollout"] % self.args.examples_every == 0:
             policy = make_policy(self.model, self.args.algo)
-            common.log_examples(
-                self.log, self.args.env_id, env_kwargs(self.args), policy, self.state
-            )
+            log_examples(self.log, self.args.env_id, env_kwargs(self.args), policy, self.state)
 
 
 # ===================================================================================== checkpoints
@@ -368,22 +394,17 @@ def save(model: Any, args: Args, run_dir: Path, state: dict[str, Any]) -> Path:
     (its step and update counters) is in the ``.state.pt``, which loads with
     ``weights_only=True``.
     """
-    path = common.checkpoint_path(run_dir, state["global_step"], "zip")
+    path = checkpoint_path(run_dir, state["global_step"], "zip")
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     extra = {
         "agent": args.algo,
         "args": dataclasses.asdict(args),
-        "state": {k: v for k, v in state.items() if not k.startswith("_")},
-        "sb3": {
-            "num_timesteps": int(model.num_timesteps),
-            "n_updates": int(model._n_updates),
-            "episode_num": int(model._episode_num),
-        },
-        "rng": common.rng_states(),
+        "state": state,
+        "rng": rng_states(),
     }
-    common.save_checkpoint(extra, path.with_suffix(".state.pt"), keep=10**9)
-    common.prune_checkpoints(path.parent, keep=3, ext=".zip")
+    save_checkpoint(extra, path.with_suffix(".state.pt"), keep=10**9)
+    prune_checkpoints(path.parent, keep=3, ext=".zip")
     return path
 
 
@@ -398,7 +419,7 @@ def load_params(model: Any, path: Path) -> None:
     """
     from stable_baselines3.common.save_util import load_from_zip_file
 
-    expected = set(model._get_torch_save_params()[0])
+    expected = set(model.get_parameters())
     try:
         with warnings.catch_warnings():  # a plain pickle's protocol warning adds nothing here
             warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
@@ -407,8 +428,12 @@ def load_params(model: Any, path: Path) -> None:
             raise ValueError(f"it holds {sorted(params)}, not {sorted(expected)}")
         model.set_parameters(params, exact_match=True, device="cpu")
     except Exception as err:  # a bad zip, a refused pickle, weights of another shape
-        reason = common.load_failure(err)
+        reason = load_failure(err)
         raise ValueError(f"{path} is not an SB3 checkpoint of this run ({reason})") from err
+
+
+EXTRA_KEYS = ("agent", "args", "state", "rng")
+"""What a ``step_<N>.state.pt`` holds."""
 
 
 def load_extra(path: Path) -> dict[str, Any]:
@@ -420,19 +445,27 @@ def load_extra(path: Path) -> dict[str, Any]:
     meta = path.with_suffix(".state.pt")
     if not meta.is_file():
         raise ValueError(f"{path} has no {meta.name} beside it (counters, args and RNG states)")
-    return common.load_checkpoint(meta, keys=("agent", "args", "state", "sb3", "rng"))
+    return load_checkpoint(meta, keys=EXTRA_KEYS)
 
 
 # ===================================================================================== train
 def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     """Train, logging to a fresh run directory (or continuing ``resume``, a run directory).
 
+    Each rollout is one ``model.learn(n_steps * num_envs, reset_num_timesteps=False)`` call on
+    fresh episodes: :meth:`SB3VecEnv.seed` with the rollout's seed, then
+    ``model.set_env(venv, force_reset=True)`` so that SB3 resets the env before collecting. SB3's
+    step counter ``model.num_timesteps`` carries over between the calls; on resume it is set from
+    the checkpoint, the weights and optimizer come from the zip and the RNG states from the
+    ``.state.pt``, so the resumed run continues exactly where the saved one was.
+
     Returns:
         The same summary as :func:`prompt_gym.agents.reinforce.train`.
     """
     check_args(args)
-    common.seed_everything(args.seed, args.torch_threads)
+    seed_everything(args.seed, args.torch_threads)
     venv = make_env(args)
+    model = make_model(args, venv)
     state: dict[str, Any] = {
         "global_step": 0,
         "rollout": 0,
@@ -440,53 +473,53 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
         "best": [],
         "seconds": 0.0,
     }
-    rng = None
     if resume is not None:
         run_dir = Path(resume)
-        path = common.find_checkpoint(run_dir)
+        path = find_checkpoint(run_dir)
         extra = load_extra(path)
-        state, rng = extra["state"], extra["rng"]
-        model = make_model(args, venv)
         load_params(model, path)
-        model.num_timesteps = extra["sb3"]["num_timesteps"]
-        model._n_updates = extra["sb3"]["n_updates"]
-        model._episode_num = extra["sb3"]["episode_num"]
+        state = extra["state"]
+        model.num_timesteps = state["global_step"]
+        set_rng_states(extra["rng"])  # after make_model, which seeds the global RNGs
     else:
-        run_dir = common.new_run_dir(args.logdir, args.env_id, args.algo, args.seed)
-        model = make_model(args, venv)
-    common.write_run_info(run_dir, args.algo, args)
-    state["_start"] = time.perf_counter() - state["seconds"]
-    with common.RunLogger(run_dir, purge_step=state["global_step"] + 1 if resume else None) as log:
+        run_dir = new_run_dir(args.logdir, args.env_id, args.algo, args.seed)
+    write_run_info(run_dir, args.algo, args)
+    with RunLogger(run_dir, purge_step=state["global_step"] + 1 if resume else None) as log:
         model.set_logger(Logger(str(run_dir), [TensorBoardFormat(log)]))
-        callback = RunCallback(args, run_dir, log, state, rng)
+        callback = RunCallback(args, log, state, venv.venv.backend)
         try:
-            if state["global_step"] < args.total_timesteps:
+            while state["global_step"] < args.total_timesteps:
+                # rollout and update: SB3's, on fresh episodes seeded from (seed, rollout)
+                venv.seed(episode_seeds(args.seed, state["rollout"], 1)[0])
+                model.set_env(venv, force_reset=True)
                 model.learn(
-                    args.total_timesteps - state["global_step"],
-                    callback=callback,
-                    reset_num_timesteps=resume is None,
+                    args.n_steps * args.num_envs, callback=callback, reset_num_timesteps=False
                 )
+                last = state["global_step"] >= args.total_timesteps
+                if state["rollout"] % args.save_every == 0 and not last:
+                    save(model, args, run_dir, state)
         except KeyboardInterrupt:
-            common.print_interrupted(run_dir, state["global_step"])
+            print_interrupted(run_dir, state["global_step"])
             raise
         finally:
             callback.bar.close()
         checkpoint = save(model, args, run_dir, state)
         greedy = make_policy(model, args.algo)
-        summary = common.finish_run(
-            log, run_dir, args.algo, args, greedy, env_kwargs(args), None, state
-        )
+        summary = finish_run(log, run_dir, args.algo, args, greedy, env_kwargs(args), None, state)
     venv.close()
     return {**summary, "checkpoint": checkpoint}
 
 
 # ===================================================================================== eval
-def load_policy(path: str | Path) -> tuple[common.Policy, Args]:
+def load_policy(path: str | Path) -> tuple[Policy, Args]:
     """The greedy policy of a checkpoint (``step_<N>.zip``) and its run's ``Args``."""
     path = Path(path)
-    args = common.make_args(Args, load_extra(path)["args"])
+    args = make_args(Args, load_extra(path)["args"])
     venv = make_env(args)
     model = make_model(args, venv)
     venv.close()
     load_params(model, path)
     return make_policy(model, args.algo), args
+
+
+evaluate = checkpoint_evaluate(load_policy, "the SB3 agents")

@@ -37,7 +37,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from prompt_gym.agents import common, greedy, lm_ppo, lm_sft
+from prompt_gym.agents import greedy
+from prompt_gym.agents.episodes import Episode, ci95
+from prompt_gym.agents.lm_ppo import ppo as lm_ppo
+from prompt_gym.agents.lm_ppo import sft as lm_sft
 from prompt_gym.agents.lm_rollout import TokenSpace, make_venv, run_rewriter, text_rewriter
 
 from prompt_gym.envs.prompt_rewrite import SEPARATOR
@@ -67,12 +70,12 @@ def tag_groups(pairs: list[tuple[str, str]], seed: int, top: int = 15) -> list[s
     return [SEPARATOR.join(rng.choice(frequent, size=size, replace=False)) for _ in range(6)]
 
 
-def row(episodes: list[common.Episode]) -> dict[str, float]:
+def row(episodes: list[Episode]) -> dict[str, float]:
     """Mean reward (with its 95% CI half-width) and its parts."""
     returns = [e.ret for e in episodes]
     return {
         "reward": float(np.mean(returns)),
-        "ci95": common.ci95(returns),
+        "ci95": ci95(returns),
         "relevance": float(np.mean([e.info["relevance"] for e in episodes])),
         "aesthetic": float(np.mean([e.info["aesthetic"] for e in episodes])),
     }

@@ -10,6 +10,10 @@ Which prompts an evaluation uses: ``eval --split {train,test}`` sets the env arg
 of the ids that have one (``PromptRewrite*``); without it an env uses its own default, the train
 split. The summary ``train`` prints says which split its evaluation used: LM-PPO's is the test
 split (held-out prompts), the other agents' is the env's (train, for the ids with a split).
+
+Every agent module follows :mod:`prompt_gym.agents.protocol`: ``eval`` calls the one
+``evaluate(env_id, episodes, seed, env_kwargs, options, *, checkpoint)`` of a baseline or of the
+agent that wrote the checkpoint, ``train`` the hooks of a trainable agent.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from prompt_gym.agents.protocol import Agent, TrainableAgent
 
 
 @dataclass(frozen=True)
@@ -30,58 +37,58 @@ class AgentEntry:
     """An agent the CLI knows.
 
     Attributes:
-        module: A trainable agent's module has ``Args``, ``env_kwargs(args)``,
-            ``train(args, resume)`` and ``load_policy(path)``, and optionally
-            ``evaluate(path, episodes, seed, kwargs, env_id)``: its own evaluation episodes of a
-            checkpoint, which ``eval --checkpoint`` then uses. A baseline's has ``evaluate``.
+        module: The agent's module: an :class:`~prompt_gym.agents.protocol.Agent` (a baseline)
+            or, when ``trainable``, a :class:`~prompt_gym.agents.protocol.TrainableAgent`.
+        trainable: ``train`` takes it and ``eval`` needs a ``--checkpoint`` of it; a baseline
+            (nothing to train) is evaluated with ``eval --agent NAME``.
         fixed: ``Args`` fields the name implies (``algo`` for the two PPOs).
         description: One line for ``--help``.
-        evaluate: For a baseline (nothing to train): the name of its
-            ``evaluate(env_id, episodes, seed, env_kwargs) -> list[Episode]`` in ``module``.
     """
 
     module: str
+    trainable: bool
     fixed: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-    evaluate: str | None = None
 
 
 AGENTS: dict[str, AgentEntry] = {
     "reinforce": AgentEntry(
         "prompt_gym.agents.reinforce",
+        True,
         {},
         "REINFORCE, the ImagePrompt policy (per target or across targets)",
     ),
-    "ppo": AgentEntry("prompt_gym.agents.sb3_ppo", {"algo": "ppo"}, "Stable-Baselines3 PPO"),
+    "ppo": AgentEntry("prompt_gym.agents.sb3_ppo", True, {"algo": "ppo"}, "Stable-Baselines3 PPO"),
     "maskable-ppo": AgentEntry(
-        "prompt_gym.agents.sb3_ppo", {"algo": "maskable-ppo"}, "sb3-contrib MaskablePPO"
+        "prompt_gym.agents.sb3_ppo", True, {"algo": "maskable-ppo"}, "sb3-contrib MaskablePPO"
     ),
     "lm-ppo": AgentEntry(
-        "prompt_gym.agents.lm_ppo",
+        "prompt_gym.agents.lm_ppo.ppo",
+        True,
         {},
         "GPT-2 prompt rewriter: SFT + PPO with a KL penalty (Promptist)",
     ),
     "random": AgentEntry(
-        "prompt_gym.agents.common", {}, "masked uniform baseline (eval only)", "evaluate_random"
+        "prompt_gym.agents.random_agent", False, {}, "masked uniform baseline (eval only)"
     ),
     "greedy": AgentEntry(
         "prompt_gym.agents.greedy",
+        False,
         {},
         "greedy CLIP-Interrogator-style baseline (eval only)",
-        "evaluate",
     ),
     "pez": AgentEntry(
         "prompt_gym.agents.pez",
+        False,
         {},
         "PEZ hard prompts by gradient through the CLIP text encoder (eval only; ImageInversion "
         "ids on the tiny or real backends, it needs a differentiable scorer)",
-        "evaluate",
     ),
 }
 """Agent name -> where it lives; ``train`` takes the trainable ones, ``eval --agent`` baselines."""
 
-TRAINABLE = [name for name, entry in AGENTS.items() if entry.evaluate is None]
-BASELINES = [name for name, entry in AGENTS.items() if entry.evaluate is not None]
+TRAINABLE = [name for name, entry in AGENTS.items() if entry.trainable]
+BASELINES = [name for name, entry in AGENTS.items() if not entry.trainable]
 
 # CLI flag -> Args field
 _TRAIN_FLAGS = {
@@ -95,22 +102,39 @@ _TRAIN_FLAGS = {
 }
 
 
-def _module(name: str) -> Any:
+def load_agent(name: str) -> Agent:
+    """The module of agent ``name``, as the :class:`~prompt_gym.agents.protocol.Agent` it is.
+
+    Raises:
+        ValueError: If the ``agents`` extra is not installed.
+    """
     try:
-        return importlib.import_module(AGENTS[name].module)
+        return cast("Agent", importlib.import_module(AGENTS[name].module))
     except ImportError as err:
         raise ValueError(
             f"agent {name!r} needs the 'agents' extra: pip install 'prompt-gym[agents]' ({err})"
         ) from err
 
 
+def load_trainable(name: str) -> TrainableAgent:
+    """The module of trainable agent ``name``.
+
+    Raises:
+        ValueError: If ``name`` is a baseline, or the ``agents`` extra is not installed.
+    """
+    if not AGENTS[name].trainable:
+        raise ValueError(f"agent {name!r} is a baseline with nothing to train")
+    return cast("TrainableAgent", load_agent(name))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train an agent; print where the run, its TensorBoard logs and its curve are."""
-    from prompt_gym.agents import common
+    from prompt_gym.agents.checkpoints import find_checkpoint
+    from prompt_gym.agents.runs import load_config, make_args, read_run_info
 
     flags = {field_: getattr(args, flag) for flag, field_ in _TRAIN_FLAGS.items()}
     if args.resume:
-        info = common.read_run_info(Path(args.resume))
+        info = read_run_info(Path(args.resume))
         name = info["agent"]
         given = sorted(
             f"--{k.replace('_', '-')}"
@@ -121,26 +145,26 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"--resume takes every setting from the run; only --total-timesteps may change (got {given})"
             )
-        module = _module(name)
-        run_args = common.make_args(module.Args, info["args"], total_timesteps=args.total_timesteps)
-        print(f"resuming {args.resume} from {common.find_checkpoint(args.resume).name}")
+        agent = load_trainable(name)
+        run_args = make_args(agent.Args, info["args"], total_timesteps=args.total_timesteps)
+        print(f"resuming {args.resume} from {find_checkpoint(args.resume).name}")
     else:
         if args.agent is None or args.env is None:
             raise ValueError("train needs --env ID and --agent NAME (or --resume RUN_DIR)")
         name = args.agent
-        module = _module(name)
-        if args.sft is not None and "sft" not in {f.name for f in dataclasses.fields(module.Args)}:
+        agent = load_trainable(name)
+        if args.sft is not None and "sft" not in {f.name for f in dataclasses.fields(agent.Args)}:
             raise ValueError(
                 f"--sft: agent {name!r} has no SFT stage (its Args have no field 'sft'); "
                 "SFT pairs are for --agent lm-ppo"
             )
-        config = common.load_config(args.config) if args.config else {}
-        run_args = common.make_args(module.Args, {**config, **AGENTS[name].fixed}, **flags)
+        config = load_config(args.config) if args.config else {}
+        run_args = make_args(agent.Args, {**config, **AGENTS[name].fixed}, **flags)
     try:
-        summary = module.train(run_args, resume=args.resume)
+        summary = agent.train(run_args, resume=args.resume)
     except KeyboardInterrupt:
         return 130
-    _print_train_summary(name, run_args, summary)
+    _print_train_summary(name, agent, run_args, summary)
     return 0
 
 
@@ -156,21 +180,19 @@ def env_split_default(env_id: str) -> str | None:
     import prompt_gym  # noqa: F401  (registers the ids)
 
     creator = load_env_creator(gym.spec(env_id).entry_point)
-    core_cls = getattr(creator, "core_cls", None)
-    if core_cls is None:
-        return None
-    param = inspect.signature(core_cls).parameters.get("split")
+    param = inspect.signature(creator).parameters.get("split")  # the env's declared arguments
     return None if param is None else str(param.default)
 
 
-def _print_train_summary(name: str, run_args: Any, s: dict[str, Any]) -> None:
-    from prompt_gym.agents import common
+def _print_train_summary(
+    name: str, agent: TrainableAgent, run_args: Any, s: dict[str, Any]
+) -> None:
+    from prompt_gym.agents.runs import print_report
 
     ev, rnd = s["eval"], s["random_eval"]
     split = s.get("eval_split")
     if split is None and env_split_default(run_args.env_id) is not None:
-        run_kwargs = _module(name).env_kwargs(run_args)
-        split = run_kwargs.get("split", env_split_default(run_args.env_id))
+        split = agent.env_kwargs(run_args).get("split", env_split_default(run_args.env_id))
     where = f", {split} split" if split else ""
     lines = {
         "run directory": str(s["run_dir"]),
@@ -195,19 +217,37 @@ def _print_train_summary(name: str, run_args: Any, s: dict[str, Any]) -> None:
         b = s["best_prompt"]
         lines["best prompt"] = f"{b['prompt']!r} (return {b['return']:.4f}, {b['target']})"
     print(f"{name} on {run_args.env_id} done.")
-    common.print_report(lines)
+    print_report(lines)
+
+
+def checkpoint_run(path: str | Path) -> tuple[str, Any]:
+    """Which agent wrote a checkpoint file, and its run's ``Args``: ``(agent name, Args)``.
+
+    An SB3 ``step_<N>.zip`` is read through the ``step_<N>.state.pt`` beside it; nothing is
+    unpickled (see :func:`~prompt_gym.agents.checkpoints.load_checkpoint`).
+
+    Raises:
+        ValueError: If the file is not a checkpoint of a trainable agent.
+    """
+    from prompt_gym.agents.checkpoints import load_checkpoint
+    from prompt_gym.agents.runs import make_args
+
+    ckpt = Path(path)
+    meta = ckpt.with_suffix(".state.pt") if ckpt.suffix == ".zip" else ckpt
+    state = load_checkpoint(meta, keys=("agent", "args"))
+    name = state["agent"]
+    if name not in TRAINABLE:
+        raise ValueError(f"{ckpt} was written by unknown agent {name!r}")
+    return name, make_args(load_trainable(name).Args, state["args"])
 
 
 def load_policy(path: str | Path) -> tuple[Any, str, Any]:
     """The greedy policy of a checkpoint file or run directory: ``(policy, agent name, Args)``."""
-    from prompt_gym.agents import common
+    from prompt_gym.agents.checkpoints import find_checkpoint
 
-    ckpt = common.find_checkpoint(path)
-    meta = ckpt.with_suffix(".state.pt") if ckpt.suffix == ".zip" else ckpt
-    name = common.load_checkpoint(meta, keys=("agent",))["agent"]
-    if name not in TRAINABLE:
-        raise ValueError(f"{ckpt} was written by unknown agent {name!r}")
-    policy, run_args = _module(name).load_policy(ckpt)
+    ckpt = find_checkpoint(path)
+    name, _ = checkpoint_run(ckpt)
+    policy, run_args = load_trainable(name).load_policy(ckpt)
     return policy, name, run_args
 
 
@@ -215,21 +255,22 @@ def fresh_seed_scores(
     episodes: list[Any], env_id: str, env_kwargs: dict[str, Any]
 ) -> dict[str, float]:
     """The protocol's score of the final prompts on fresh image seeds (see prompt_gym.bench)."""
-    from prompt_gym.agents import common
+    from prompt_gym.agents.episodes import ci95
     from prompt_gym.bench.protocol import EVAL_IMAGES, FreshScorer, final_prompts
 
     scorer = FreshScorer(env_id, env_kwargs, share_backend=True)
     fresh = scorer.score(final_prompts(episodes, env_id, None))
     return {
         "fresh_mean": float(fresh.mean()),
-        "fresh_ci95": common.ci95(fresh),
+        "fresh_ci95": ci95(fresh),
         "fresh_images": EVAL_IMAGES,
     }
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Deterministic evaluation episodes of a checkpoint or a baseline; print (and save) the numbers."""
-    from prompt_gym.agents import common
+    from prompt_gym.agents.checkpoints import find_checkpoint
+    from prompt_gym.agents.episodes import summarize
 
     if (args.checkpoint is None) == (args.agent is None):
         raise ValueError("eval needs exactly one of --checkpoint PATH and --agent NAME")
@@ -237,13 +278,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
     env_kwargs: dict[str, Any] = {}
     options = None
+    ckpt: Path | None = None
     if args.checkpoint is not None:
-        ckpt = common.find_checkpoint(args.checkpoint)
-        policy, name, run_args = load_policy(ckpt)
-        module = _module(name)
-        env_kwargs = module.env_kwargs(run_args)
-        options = getattr(module, "reset_options", lambda a: None)(run_args)
+        ckpt = find_checkpoint(args.checkpoint)
+        name, run_args = checkpoint_run(ckpt)
+        trainable = load_trainable(name)
+        env_kwargs = trainable.env_kwargs(run_args)
+        options = trainable.reset_options(run_args)
         env_id = args.env or run_args.env_id
+        agent: Agent = trainable
         source = str(ckpt)
     else:
         name, env_id, source = args.agent, args.env, args.agent
@@ -253,6 +296,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
         if env_id is None:
             raise ValueError(f"eval --agent {name} needs --env ID")
+        agent = load_agent(name)
     if args.backend:
         env_kwargs["backend"] = args.backend
     split = env_split_default(env_id)
@@ -264,19 +308,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
         env_kwargs["split"] = args.split
     split = env_kwargs.get("split", split)
-    if args.checkpoint is None:
-        baseline = getattr(_module(name), AGENTS[name].evaluate)
-        episodes = baseline(env_id, args.episodes, args.seed, env_kwargs)
-    elif hasattr(module, "evaluate"):  # the agent's own decoding (LM-PPO: whole rewrites)
-        episodes = module.evaluate(ckpt, args.episodes, args.seed, env_kwargs, env_id)
-    else:
-        episodes = common.evaluate(policy, env_id, args.episodes, args.seed, env_kwargs, options)
+    episodes = agent.evaluate(
+        env_id, args.episodes, args.seed, env_kwargs, options, checkpoint=ckpt
+    )
     result = {
         "agent": name,
         "checkpoint": source,
         "seed": args.seed,
         "split": split,
-        **common.summarize(episodes, env_id),
+        **summarize(episodes, env_id),
         **fresh_seed_scores(episodes, env_id, env_kwargs),
     }
     where = f", {split} split" if split else ""

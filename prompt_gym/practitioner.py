@@ -118,9 +118,10 @@ def invert_reinforce(
     import gymnasium as gym
     import torch
 
-    common, reinforce = _agents("common"), _agents("reinforce")
+    runs, episodes_, tb = _agents("runs"), _agents("episodes"), _agents("tb")
+    reinforce = _agents("reinforce")
     args = reinforce.Args(env_id=INVERT_ID, seed=seed, total_timesteps=steps)
-    common.seed_everything(seed, args.torch_threads)
+    runs.seed_everything(seed, args.torch_threads)
     venv = gym.make_vec(
         INVERT_ID, num_envs=args.num_envs, vectorization_mode="vector_entry_point", backend=backend
     )
@@ -134,15 +135,15 @@ def invert_reinforce(
     done_steps, update = 0, 0
     try:
         while done_steps < steps:
-            seeds = common.episode_seeds(seed, update, args.num_envs)
-            episodes = common.collect_episodes(venv, sample, seeds, options)
+            seeds = runs.episode_seeds(seed, update, args.num_envs)
+            episodes = episodes_.collect_episodes(venv, sample, seeds, options)
             reinforce.update(args, model, optimizer, baseline, episodes)
-            best = common.top_prompts(best, episodes, k=1)
+            best = tb.top_prompts(best, episodes, k=1)
             done_steps += sum(e.length for e in episodes)
             update += 1
         greedy = reinforce.make_policy(model, args.mask_actions, deterministic=True)
-        final = common.collect_episodes(venv, greedy, [seed] * args.num_envs, options)
-        best = common.top_prompts(best, final[:1], k=1)
+        final = episodes_.collect_episodes(venv, greedy, [seed] * args.num_envs, options)
+        best = tb.top_prompts(best, final[:1], k=1)
     finally:
         venv.close()
     return best[0]["prompt"], {"updates": update, "env_steps": done_steps}
@@ -185,7 +186,7 @@ def rewrite_with_checkpoint(
     """Rewrite ``prompt`` with an LM-PPO run's policy and score it on the run's env."""
     import torch
 
-    lm_ppo, lm_rollout = _agents("lm_ppo"), _agents("lm_rollout")
+    lm_ppo, lm_rollout = _agents("lm_ppo.ppo"), _agents("lm_rollout")
     model, run_args = lm_ppo.load_model(checkpoint)
     kwargs = lm_ppo.env_kwargs(run_args)
     if backend is not None:

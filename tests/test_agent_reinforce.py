@@ -8,7 +8,9 @@ import gymnasium as gym
 import pytest
 
 torch = pytest.importorskip("torch")
-from prompt_gym.agents import common, reinforce  # noqa: E402
+from prompt_gym.agents import reinforce  # noqa: E402
+from prompt_gym.agents.checkpoints import load_checkpoint  # noqa: E402
+from prompt_gym.agents.runs import seed_everything  # noqa: E402
 
 # A run must beat the masked-uniform random agent's mean return (= mean final similarity with
 # the default delta rewards) by this much over the same 32 fixed evaluation episodes (seeds
@@ -29,10 +31,10 @@ def short(tmp_path, **kwargs) -> reinforce.Args:
 
 def initial_and_trained(args: reinforce.Args, checkpoint) -> tuple[dict, dict]:
     """The parameters a run started from (same seed, same construction) and where it ended."""
-    common.seed_everything(args.seed, args.torch_threads)
+    seed_everything(args.seed, args.torch_threads)
     env = gym.make(args.env_id, **reinforce.env_kwargs(args))
     model = reinforce.make_model(args, env.observation_space, env.action_space)
-    trained = common.load_checkpoint(checkpoint)["model"]
+    trained = load_checkpoint(checkpoint)["model"]
     return model.state_dict(), trained
 
 

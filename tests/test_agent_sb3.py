@@ -7,7 +7,9 @@ import pytest
 
 pytest.importorskip("sb3_contrib")
 import torch
-from prompt_gym.agents import common, sb3_ppo
+from prompt_gym.agents import sb3_ppo
+from prompt_gym.agents.episodes import evaluate_policy, summarize
+from prompt_gym.agents.runs import seed_everything
 
 # Margins over the masked-uniform random agent on the same 32 fixed evaluation episodes (seeds
 # 10000..10031). ImageInversion returns are final similarities in [-1, 1]; PromptRewrite
@@ -29,7 +31,7 @@ def short(tmp_path, **kwargs) -> sb3_ppo.Args:
 
 
 def assert_changed(args, summary):
-    common.seed_everything(args.seed, args.torch_threads)
+    seed_everything(args.seed, args.torch_threads)
     venv = sb3_ppo.make_env(args)
     before = sb3_ppo.make_model(args, venv).policy.state_dict()
     after = (
@@ -61,7 +63,7 @@ def test_maskable_ppo_learns_prompt_rewrite_beyond_doing_nothing(tmp_path):
     summary = sb3_ppo.train(args)
     assert_changed(args, summary)
     ev, rnd = summary["eval"]["mean_return"], summary["random_eval"]["mean_return"]
-    nothing = common.summarize(common.evaluate(stop_at_once, env_id, 32, args.eval_seed), env_id)
+    nothing = summarize(evaluate_policy(stop_at_once, env_id, 32, args.eval_seed), env_id)
     assert ev > rnd + MARGIN_REWRITE, (ev, rnd)
     assert ev > nothing["mean_return"] + 0.3, (ev, nothing["mean_return"])
 

@@ -20,7 +20,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from prompt_gym.agents import common, lm_ppo, sb3_ppo
+from prompt_gym.agents import sb3_ppo
+from prompt_gym.agents.checkpoints import (
+    check_plain,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
+from prompt_gym.agents.lm_ppo import ppo as lm_ppo
+from prompt_gym.agents.runs import (
+    make_args,
+    read_run_info,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
 
 from prompt_gym.cli import main
 
@@ -213,8 +228,8 @@ def test_lm_ppo_checkpoints_and_sft_files_run_nothing(tmp_path, capsys):
         fails_in_one_line(capsys, ["train", "--resume", str(run_dir)], "sft.pt", "loads safely")
         with pytest.raises(ValueError, match="loads safely"):
             lm_ppo.load_model(real, which="sft")
-        args = common.make_args(
-            lm_ppo.Args, common.read_run_info(run_dir)["args"], sft_init=str(run_dir / "sft.pt")
+        args = make_args(
+            lm_ppo.Args, read_run_info(run_dir)["args"], sft_init=str(run_dir / "sft.pt")
         )
         with pytest.raises(ValueError, match="loads safely"):
             lm_ppo.train(dataclasses.replace(args, logdir=str(tmp_path / "again")))
@@ -223,7 +238,7 @@ def test_lm_ppo_checkpoints_and_sft_files_run_nothing(tmp_path, capsys):
 
 # --------------------------------------------------------------------------------- round trips
 def test_save_then_load_round_trips_every_kind_of_state_exactly(tmp_path):
-    common.seed_everything(7, threads=1)
+    seed_everything(7, threads=1)
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.8, 0.9))
     model(torch.randn(4, 3)).sum().backward()
@@ -235,14 +250,14 @@ def test_save_then_load_round_trips_every_kind_of_state_exactly(tmp_path):
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "state": {"global_step": 12, "curve": [(4, -0.5, 0.1)], "best": [{"prompt": "a"}]},
-        "rng": common.rng_states(),
+        "rng": rng_states(),
     }
-    path = common.save_checkpoint(state, common.checkpoint_path(tmp_path, 12))
-    loaded = common.load_checkpoint(path)
+    path = save_checkpoint(state, checkpoint_path(tmp_path, 12))
+    loaded = load_checkpoint(path)
     assert same(loaded, state)
 
     draws = (random.random(), random.gauss(0, 1), np.random.rand(), torch.rand(1).item())
-    common.set_rng_states(loaded["rng"])
+    set_rng_states(loaded["rng"])
     assert (random.random(), random.gauss(0, 1), np.random.rand(), torch.rand(1).item()) == draws
 
 
@@ -258,10 +273,10 @@ def test_each_agents_checkpoint_is_plain_and_round_trips(tmp_path, capsys, agent
     files += list(run_dir.glob("sft.pt"))
     assert files
     for path in files:
-        state = common.load_checkpoint(path)
-        common.check_plain(state)
-        again = common.write_checkpoint(state, tmp_path / "again.pt")
-        assert same(common.load_checkpoint(again), state)
+        state = load_checkpoint(path)
+        check_plain(state)
+        again = write_checkpoint(state, tmp_path / "again.pt")
+        assert same(load_checkpoint(again), state)
 
 
 def test_lm_ppo_resume_reproduces_the_curve(tmp_path, capsys):
@@ -281,7 +296,7 @@ def test_lm_ppo_resume_reproduces_the_curve(tmp_path, capsys):
 
 
 def test_unsafe_state_fails_when_saved_not_when_loaded(tmp_path):
-    path = common.checkpoint_path(tmp_path, 1)
+    path = checkpoint_path(tmp_path, 1)
     for bad, where in (
         ({"x": np.float64(1.0)}, "checkpoint['x'] is a float64"),
         ({"rng": np.random.get_state()}, "checkpoint['rng'][1] is a ndarray"),
@@ -289,5 +304,5 @@ def test_unsafe_state_fails_when_saved_not_when_loaded(tmp_path):
         ({sb3_ppo.Args: 1}, "has a key"),
     ):
         with pytest.raises(TypeError, match=where.replace("[", r"\[").replace("]", r"\]")):
-            common.save_checkpoint(bad, path)
+            save_checkpoint(bad, path)
     assert not path.parent.exists()

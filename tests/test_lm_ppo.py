@@ -7,8 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from prompt_gym.agents import common, lm_ppo, lm_sft
-from prompt_gym.agents.lm_models import (
+from prompt_gym.agents.episodes import ci95, summarize
+from prompt_gym.agents.lm_ppo import ppo as lm_ppo
+from prompt_gym.agents.lm_ppo import sft as lm_sft
+from prompt_gym.agents.lm_ppo.losses import AdaptiveKLController, logprobs_of
+from prompt_gym.agents.lm_ppo.models import (
     Batch,
     ValueModel,
     build_policy,
@@ -17,7 +20,6 @@ from prompt_gym.agents.lm_models import (
     response_logits,
     sample,
 )
-from prompt_gym.agents.lm_ppo_losses import AdaptiveKLController, logprobs_of
 from prompt_gym.agents.lm_rollout import (
     LMPolicy,
     TokenSpace,
@@ -28,6 +30,7 @@ from prompt_gym.agents.lm_rollout import (
     reset_episodes,
     run_rewriter,
 )
+from prompt_gym.agents.runs import episode_seeds
 
 from prompt_gym.envs.prompt_sets import load_modifiers
 
@@ -41,8 +44,8 @@ def world():
     torch.manual_seed(0)
     venv = make_venv(ENV_ID, 32, {})
     space = TokenSpace.of(venv)
-    core = venv.unwrapped.cores[0]
-    pairs = lm_sft.shapes_pairs(core.backend, core.prompts[:64], load_modifiers(core.backend))
+    u = venv.unwrapped
+    pairs = lm_sft.shapes_pairs(u.backend, list(u.prompt_set[:64]), load_modifiers(u.backend))
     data = lm_sft.tokenize_pairs(pairs, space.tokenizer, space.sep, 32, space.max_new)
     model = build_policy("tiny", space.vocab, space.length)
     before = lm_sft.eval_sft_loss(model, data, space.vocab)
@@ -90,7 +93,7 @@ def test_decoding_matches_the_full_forward_and_the_env(world):
         assert cores[i].continuation == ids
         assert e.rewards[:-1].sum() == 0 and np.isfinite(e.ret)
     # the observation-level policy agrees with the decoder on the first token
-    rows = [venv.unwrapped.reset_core(i, seed)[0] for i, seed in enumerate(seeds)]
+    rows = [venv.unwrapped.reset_one(i, seed=seed)[0] for i, seed in enumerate(seeds)]
     obs = {k: np.stack([o[k] for o in rows]) for k in rows[0]}
     first = LMPolicy(model, space.vocab)(obs)
     assert first.tolist() == [r[0] for r in greedy]
@@ -123,7 +126,7 @@ def test_one_ppo_update_moves_probability_toward_better_rewrites(world):
     args = lm_ppo.Args(num_minibatches=1, ppo_epochs=4, learning_rate=3e-4)
     optimizer = torch.optim.Adam([*policy.parameters(), *value.parameters()], lr=3e-4)
     kl = AdaptiveKLController(0.2, 6.0, 10_000)
-    seeds = common.episode_seeds(5, 0, 32)
+    seeds = episode_seeds(5, 0, 32)
     ro = lm_ppo.collect(
         args, venv, policy, sft_model, value, space, seeds, np.random.default_rng(0)
     )
@@ -201,8 +204,8 @@ def test_short_training_run_logs_saves_and_reloads(tmp_path):
     # the batched observation policy of the checkpoint, and the eval command's episodes
     act, run_args = lm_ppo.load_policy(run_dir)
     assert isinstance(act, LMPolicy) and run_args.env_id == ENV_ID
-    episodes = lm_ppo.evaluate(run_dir, 32, seed=args.eval_seed, kwargs={"split": "test"})
-    again = common.summarize(episodes, ENV_ID)["mean_return"]
+    episodes = lm_ppo.evaluate(ENV_ID, 32, args.eval_seed, {"split": "test"}, checkpoint=run_dir)
+    again = summarize(episodes, ENV_ID)["mean_return"]
     assert again == pytest.approx(summary["eval"]["mean_return"])  # same episodes, same policy
 
     # resume continues from the checkpoint
@@ -258,8 +261,8 @@ def test_ppo_raises_reward_over_the_sft_policy(tmp_path):
         return np.array([e.ret for e in episodes])
 
     gain = sampled_returns("policy") - sampled_returns("sft")
-    assert gain.mean() > 0.2, (gain.mean(), common.ci95(gain))
-    assert gain.mean() > common.ci95(gain)  # clear of the episode noise
+    assert gain.mean() > 0.2, (gain.mean(), ci95(gain))
+    assert gain.mean() > ci95(gain)  # clear of the episode noise
     ppo, sft = summary["eval"]["mean_return"], summary["sft_eval"]["mean_return"]
     assert summary["eval"]["episodes"] == summary["sft_eval"]["episodes"] == 256
     assert ppo > sft - 0.1, (ppo, sft)

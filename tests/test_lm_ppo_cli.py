@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from prompt_gym.agents import lm_ppo
+from prompt_gym.agents.lm_ppo import ppo as lm_ppo
 from prompt_gym.agents.lm_rollout import TokenSpace, make_venv, model_rewriter, run_rewriter
 
 from prompt_gym.cli import main
@@ -20,7 +20,7 @@ EVAL_SEED, EVAL_EPISODES = 10_000, 16
 
 def split_prompts(split: str) -> set[str]:
     venv = make_venv(ENV, 1, {"split": split})
-    prompts = set(venv.unwrapped.cores[0].prompts)
+    prompts = set(venv.unwrapped.prompt_set)
     venv.close()
     return prompts
 

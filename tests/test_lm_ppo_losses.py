@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from prompt_gym.agents import lm_ppo_losses as losses
+from prompt_gym.agents.lm_ppo import losses
 
 MASK = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
 

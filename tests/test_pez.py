@@ -54,11 +54,11 @@ def test_pez_rejects_bad_input(backend):
 
 
 def test_pez_evaluate_reports_env_episodes():
-    from prompt_gym.agents import common
+    from prompt_gym.agents.episodes import summarize
 
     kwargs = {"backend": make_backend("shapes", scorer="tiny"), "target_set_size": 4}
     episodes = pez.evaluate("ImageInversion-Shapes-v0", 2, seed=0, env_kwargs=kwargs, steps=5)
-    summary = common.summarize(episodes, "ImageInversion-Shapes-v0")
+    summary = summarize(episodes, "ImageInversion-Shapes-v0")
     assert summary["episodes"] == 2 and -1 <= summary["mean_final_similarity"] <= 1
     with pytest.raises(ValueError, match="ImageInversion"):
         pez.evaluate("PromptRewrite-Shapes-v0", 1)

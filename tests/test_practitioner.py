@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from prompt_gym.agents import lm_ppo, lm_sft
+from prompt_gym.agents.lm_ppo import ppo as lm_ppo
+from prompt_gym.agents.lm_ppo import sft as lm_sft
 
 from prompt_gym import make_backend
 from prompt_gym.practitioner import add_practitioner_commands, load_image, save_image

@@ -124,11 +124,9 @@ def backend_of(env_id: str) -> Any:
 def stop_action(env_id: str) -> int | None:
     """The action that ends an episode by the agent's choice (STOP, or EOS)."""
     env = gym.make(env_id)
-    core = env.unwrapped.core
+    stop = int(env.unwrapped.stop_action)  # EOS on PromptRewriteTokens
     env.close()
-    if family(env_id) == "PromptRewriteTokens":
-        return int(core.tokenizer.eos_token_id)
-    return int(core.stop_action)
+    return stop
 
 
 def play(job: Job, episodes_fn: Callable[[int, dict[str, Any] | None], list[Any]]) -> list[Any]:
@@ -154,12 +152,12 @@ def _finals(job: Job, episodes: list[Any]) -> list[FinalPrompt]:
 
 def policy_entry(agent: str, job: Job, policy: Policy) -> Entry:
     """Evaluation episodes of a fixed policy (no training)."""
-    from prompt_gym.agents import common
+    from prompt_gym.agents.episodes import evaluate_policy
 
     def body(counter: QueryCounter) -> Entry:
         counter.start()
         n = 1 if job.per_target else job.episodes
-        eps = play(job, lambda s, o: common.evaluate(policy, job.env_id, n, s, job.eval_kwargs, o))
+        eps = play(job, lambda s, o: evaluate_policy(policy, job.env_id, n, s, job.eval_kwargs, o))
         return Entry(agent, _finals(job, eps), test_queries=counter.stop())
 
     return _timed(agent, job, body)
@@ -168,10 +166,10 @@ def policy_entry(agent: str, job: Job, policy: Policy) -> Entry:
 # ------------------------------------------------------------------------------ baselines
 def random_agent(job: Job) -> Entry:
     """Masked uniform actions (random tokens until EOS on PromptRewriteTokens)."""
-    from prompt_gym.agents import common
+    from prompt_gym.agents.random_agent import RandomPolicy
 
     if family(job.env_id) != "PromptRewriteTokens":
-        return policy_entry("random", job, common.RandomPolicy(job.run))
+        return policy_entry("random", job, RandomPolicy(job.run))
     from prompt_gym.agents.lm_rollout import TokenSpace, make_venv, random_rewriter, run_rewriter
 
     def body(counter: QueryCounter) -> Entry:
@@ -217,10 +215,10 @@ def best_fixed_agent(job: Job, choose_episodes: int = 32) -> Entry:
     Built greedily (best first modifier, then the best second given the first, ...), each list
     valued by ``choose_episodes`` training episodes; those queries are its training queries.
     """
-    from prompt_gym.agents import common
+    from prompt_gym.agents.episodes import evaluate_policy
 
     env = gym.make(job.env_id)
-    n_mod, max_mod = len(env.unwrapped.core.modifiers), env.unwrapped.core.max_modifiers
+    n_mod, max_mod = len(env.unwrapped.modifiers), env.unwrapped.max_modifiers
     env.close()
 
     def body(counter: QueryCounter) -> Entry:
@@ -230,7 +228,7 @@ def best_fixed_agent(job: Job, choose_episodes: int = 32) -> Entry:
             values = {}
             for m in (m for m in range(n_mod) if m not in chosen):
                 policy = fixed_list_policy([*chosen, m], n_mod)
-                eps = common.evaluate(policy, job.env_id, choose_episodes, job.run * RUN_STRIDE)
+                eps = evaluate_policy(policy, job.env_id, choose_episodes, job.run * RUN_STRIDE)
                 values[m] = float(np.mean([e.ret for e in eps]))
             chosen.append(max(values, key=values.__getitem__))
         train_queries = counter.stop()
@@ -264,14 +262,15 @@ def random_search_agent(job: Job, max_batch: int = 64) -> Entry:
     own reward, as greedy chooses. Episodes run in batches sized from the cost seen so far, so
     the spend ends within one episode's cost of the budget (the count reported is the spend).
     """
-    from prompt_gym.agents import common
+    from prompt_gym.agents.episodes import collect_episodes
+    from prompt_gym.agents.random_agent import RandomPolicy
 
     if job.search_queries is None:
         raise ValueError("random search needs job.search_queries")
 
     def body(counter: QueryCounter) -> Entry:
         counter.start()
-        policy, finals = common.RandomPolicy(job.run), []
+        policy, finals = RandomPolicy(job.run), []
         venvs: dict[int, gym.vector.VectorEnv] = {}
         for i in range(job.episodes):
             options = {"target_index": i} if job.per_target else None
@@ -287,7 +286,7 @@ def random_search_agent(job: Job, max_batch: int = 64) -> Entry:
                         vectorization_mode="vector_entry_point",
                         **job.eval_kwargs,
                     )
-                eps = common.collect_episodes(venvs[k], policy, [job.reset_seed + i] * k, options)
+                eps = collect_episodes(venvs[k], policy, [job.reset_seed + i] * k, options)
                 played, spent = played + k, episode.stop()
                 top = max(eps, key=lambda e: _value(job, e))
                 best = top if best is None or _value(job, top) > _value(job, best) else best
@@ -321,7 +320,8 @@ def _value(job: Job, episode: Any) -> float:
 # ------------------------------------------------------------------------------ learners
 def _learner(agent: str, job: Job, target_index: int | None = None) -> tuple[Any, Any, Any]:
     """Train a learner; return its module, its args and the training summary."""
-    from prompt_gym.agents import lm_ppo, reinforce, sb3_ppo
+    from prompt_gym.agents import reinforce, sb3_ppo
+    from prompt_gym.agents.lm_ppo import ppo as lm_ppo
 
     shared = {
         "env_id": job.env_id,
@@ -347,7 +347,6 @@ def _learner(agent: str, job: Job, target_index: int | None = None) -> tuple[Any
 
 def learner_agent(agent: str, job: Job) -> Entry:
     """Train on the training data, then play the held-out evaluation episodes."""
-    from prompt_gym.agents import common
 
     def body(counter: QueryCounter) -> Entry:
         counter.start()
@@ -355,16 +354,10 @@ def learner_agent(agent: str, job: Job) -> Entry:
         train_queries = counter.stop()
         curve = [(int(s), float(r)) for s, r, *_ in summary["curve"]]
         counter.start()
-        if agent == "lm-ppo":
-            from prompt_gym.agents.lm_rollout import evaluate_model
-
-            model, _ = module.load_model(summary["checkpoint"])
-            kwargs = held_out_kwargs(job.env_id, module.env_kwargs(args))
-            eps = evaluate_model(model.eval(), job.env_id, kwargs, job.episodes, job.reset_seed)
-        else:
-            policy, _ = module.load_policy(summary["checkpoint"])
-            kwargs = held_out_kwargs(job.env_id, module.env_kwargs(args))
-            eps = common.evaluate(policy, job.env_id, job.episodes, job.reset_seed, kwargs)
+        kwargs = held_out_kwargs(job.env_id, module.env_kwargs(args))
+        eps = module.evaluate(
+            job.env_id, job.episodes, job.reset_seed, kwargs, checkpoint=summary["checkpoint"]
+        )
         return Entry(agent, _finals(job, eps), train_queries, counter.stop(), curve)
 
     return _timed(agent, job, body)
@@ -372,7 +365,7 @@ def learner_agent(agent: str, job: Job) -> Entry:
 
 def per_target_reinforce(job: Job) -> Entry:
     """The ImagePrompt protocol: a fresh REINFORCE learner per target, its greedy episode."""
-    from prompt_gym.agents import common, reinforce
+    from prompt_gym.agents import reinforce
 
     def body(counter: QueryCounter) -> Entry:
         finals, train_queries, test_queries, curves = [], 0, 0, []
@@ -382,10 +375,15 @@ def per_target_reinforce(job: Job) -> Entry:
             train_queries += counter.stop()
             curves.append(summary["curve"])
             counter.start()
-            policy, _ = reinforce.load_policy(summary["checkpoint"])
             kwargs = held_out_kwargs(job.env_id, reinforce.env_kwargs(args))
-            options = {"target_index": i}
-            finals += common.evaluate(policy, job.env_id, 1, job.reset_seed + i, kwargs, options)
+            finals += reinforce.evaluate(
+                job.env_id,
+                1,
+                job.reset_seed + i,
+                kwargs,
+                {"target_index": i},
+                checkpoint=summary["checkpoint"],
+            )
             test_queries += counter.stop()
         curve = _mean_curve(curves)
         return Entry("reinforce", _finals(job, finals), train_queries, test_queries, curve)

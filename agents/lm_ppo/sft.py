@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from prompt_gym.agents.lm_models import Batch, response_logits
+from prompt_gym.agents.lm_ppo.models import Batch, response_logits
 from torch import nn
 
 from prompt_gym.backends import RewardBackend
@@ -89,7 +89,7 @@ def best_rewrites(
             p, s = judge.requests(source, y, seeds)
             prompts_ += p
             seeds_ += s
-        result = backend.score(prompts_, seeds_)
+        result = backend.score(prompts_, seeds_, aesthetic=judge.needs_aesthetic)
         width = 2 * len(seeds)
         return [
             judge.judge(rewrites[i][0], _rows(result, i * width, (i + 1) * width))["reward"]

@@ -2,20 +2,21 @@
 
 Pipeline, on any ``PromptRewriteTokens-*`` id:
 
-1. **SFT** (:mod:`prompt_gym.agents.lm_sft`): teacher forcing on ``x [SEP] y [EOS]`` pairs from
+1. **SFT** (:mod:`prompt_gym.agents.lm_ppo.sft`): teacher forcing on ``x [SEP] y [EOS]`` pairs from
    ``--sft PAIRS.jsonl``; the shapes world generates its own pairs (plain prompt -> the modifier
    combination its backend scores best). The result initialises the policy, the value model's
    body and the frozen reference.
 2. **PPO** (Ziegler et al. 2019, trl's classic trainer): each update resets ``num_envs`` episodes
    (re-seeded from ``(seed, update)``), generates one rewrite per episode by sampling or by
    diverse beam search keeping one beam at random (Promptist), and replays the tokens through the
-   env cores (``step_cores``: one backend call per step for all episodes that end there). The
+   native vector env (:func:`~prompt_gym.agents.lm_rollout.replay`: one backend call per step
+   for all episodes that end there). The
    per-token reward is ``-beta (log pi - log pi_ref)`` with the env's score added at the last
    token; ``beta`` follows the adaptive KL controller. GAE, whitened advantages, clipped policy
    and value losses, ``ppo_epochs`` passes over ``num_minibatches`` minibatches, gradient clipping.
 
 The policy's logits over the env's ``vocab_size`` ids are the action distribution (see
-:mod:`prompt_gym.agents.lm_models` for the id layout and the model presets).
+:mod:`prompt_gym.agents.lm_ppo.models` for the id layout and the model presets).
 
 Defaults are small and fast for the shapes world with the tiny GPT-2; :func:`promptist_args`
 gives the paper's settings for ``gpt2`` on ``PromptRewriteTokens-v0``.
@@ -41,9 +42,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from prompt_gym.agents import common, lm_sft
-from prompt_gym.agents import lm_ppo_losses as ppo_losses
-from prompt_gym.agents.lm_models import (
+from prompt_gym.agents.checkpoints import (
+    checkpoint_path,
+    find_checkpoint,
+    load_checkpoint,
+    require_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
+from prompt_gym.agents.episodes import Episode, Policy, summarize
+from prompt_gym.agents.lm_ppo import losses as ppo_losses
+from prompt_gym.agents.lm_ppo import sft as lm_sft
+from prompt_gym.agents.lm_ppo.models import (
     TINY,
     Batch,
     ValueModel,
@@ -57,7 +67,6 @@ from prompt_gym.agents.lm_models import (
 )
 from prompt_gym.agents.lm_rollout import (
     LMPolicy,
-    TokenSpace,
     episode_rows,
     evaluate_model,
     make_venv,
@@ -69,11 +78,29 @@ from prompt_gym.agents.lm_rollout import (
     rollout_scalars,
     run_rewriter,
 )
+from prompt_gym.agents.runs import (
+    episode_seeds,
+    make_args,
+    new_run_dir,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+    write_run_info,
+)
+from prompt_gym.agents.tb import (
+    CURVE_PNG,
+    RunLogger,
+    plot_curve,
+    progress_bar,
+    prompts_markdown,
+    top_prompts,
+)
 from torch import nn
 
 from prompt_gym.backends import RewardBackend
+from prompt_gym.backends.world import world_of
+from prompt_gym.envs.prompt_rewrite_tokens import TokenSpace
 from prompt_gym.envs.prompt_sets import load_modifiers
-from prompt_gym.envs.targets import is_shapes
 
 AGENT = "lm-ppo"
 SFT_FILE = "sft.pt"
@@ -252,6 +279,11 @@ def env_kwargs(args: Args) -> dict[str, Any]:
     return kwargs
 
 
+def reset_options(args: Args) -> None:
+    """Reset options of the run's episodes: none (each episode draws its prompt)."""
+    return None
+
+
 # ===================================================================================== model
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU."""
@@ -268,7 +300,7 @@ def check_sft_source(args: Args, venv: gym.vector.VectorEnv) -> None:
         ValueError: If SFT would run without pairs on a backend that cannot generate them.
     """
     wants_pairs = args.sft_steps > 0 and args.sft is None and args.sft_init is None
-    if wants_pairs and not is_shapes(venv.unwrapped.backend):
+    if wants_pairs and not world_of(venv.unwrapped.backend).procedural:
         raise ValueError(
             f"{args.env_id} needs SFT pairs: pass sft=PAIRS.jsonl (lines of "
             '{"source": plain prompt, "target": engineered prompt}), sft_init=SFT.pt, or '
@@ -280,13 +312,13 @@ def sft_pairs(args: Args, venv: gym.vector.VectorEnv, run_dir: Path) -> list[tup
     """The SFT pairs: ``args.sft``, or generated on the shapes world (saved in the run dir)."""
     if args.sft is not None:
         return lm_sft.read_pairs(args.sft)
-    core = venv.unwrapped.cores[0]
-    prompts = core.prompts[: args.sft_pair_prompts]
+    u = venv.unwrapped
+    prompts = list(u.prompt_set[: args.sft_pair_prompts])
     pairs = lm_sft.shapes_pairs(
-        core.backend,
+        u.backend,
         prompts,
-        load_modifiers(core.backend),
-        core.judge.reward_name,
+        load_modifiers(u.backend),
+        u.reward_name,
         seeds=list(range(args.sft_pair_seeds)),
     )
     lm_sft.write_pairs(pairs, run_dir / PAIRS_FILE)
@@ -298,7 +330,7 @@ def run_sft(
     policy: nn.Module,
     space: TokenSpace,
     pairs: list[tuple[str, str]],
-    log: common.RunLogger,
+    log: RunLogger,
 ) -> dict[str, float]:
     """Fine-tune ``policy`` in place on the pairs; return its loss before and after."""
     data = lm_sft.tokenize_pairs(pairs, space.tokenizer, space.sep, space.max_source, space.max_new)
@@ -330,7 +362,7 @@ class Rollout:
     logprobs: torch.Tensor
     ref_logprobs: torch.Tensor
     values: torch.Tensor
-    episodes: list[common.Episode]
+    episodes: list[Episode]
 
 
 def generate(
@@ -459,7 +491,7 @@ def ppo_update(
 # ===================================================================================== logging
 def log_update(
     args: Args,
-    log: common.RunLogger,
+    log: RunLogger,
     backend: RewardBackend,
     state: dict[str, Any],
     ro: Rollout,
@@ -476,7 +508,7 @@ def log_update(
     step, charts = state["global_step"], rollout_scalars(ro.episodes)
     charts["charts/sps"] = sps
     state["curve"].append((step, charts["charts/episodic_return"], state["seconds"]))
-    state["best"] = common.top_prompts(state["best"], ro.episodes)
+    state["best"] = top_prompts(state["best"], ro.episodes)
     log.scalars({**charts, **losses}, step)
     log.backend(backend, step)
     if state["update"] % args.examples_every == 0 or state["update"] == 1:
@@ -485,10 +517,10 @@ def log_update(
 
 
 def log_final_eval(
-    log: common.RunLogger,
+    log: RunLogger,
     state: dict[str, Any],
     summaries: dict[str, dict[str, Any]],
-    final: list[common.Episode],
+    final: list[Episode],
 ) -> None:
     """The end-of-run evaluation: ``eval/`` scalars (PPO, SFT, random), rewrites, best prompts."""
     step = state["global_step"]
@@ -501,7 +533,7 @@ def log_final_eval(
         step,
     )
     log.text("text/eval_rewrites", rewrites_markdown(episode_rows(final[:16])), step)
-    log.text("text/best_prompts", common.prompts_markdown(state["best"]), step)
+    log.text("text/best_prompts", prompts_markdown(state["best"]), step)
 
 
 # ===================================================================================== train
@@ -511,14 +543,14 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     Returns:
         ``run_dir``, ``checkpoint``, ``curve_png``, ``global_step``, ``seconds``,
         ``final_return``, ``eval`` and ``random_eval`` (greedy decoding on the **test split**,
-        episodes ``eval_seed + i``, see :func:`~prompt_gym.agents.common.summarize`),
+        episodes ``eval_seed + i``, see :func:`~prompt_gym.agents.episodes.summarize`),
         ``sft_eval`` (the SFT policy on the same episodes), ``eval_split`` (``"test"``),
         ``best_prompt``, ``curve``, ``sft`` (SFT losses). ``prompt-gym eval --checkpoint RUN
         --split test --seed EVAL_SEED --episodes EVAL_EPISODES`` reproduces ``eval``; without
         ``--split`` it evaluates on the env's default, the train split.
     """
     check_args(args)
-    common.seed_everything(args.seed, args.torch_threads)
+    seed_everything(args.seed, args.torch_threads)
     device = resolve_device(args.device)
     kwargs = env_kwargs(args)
     venv = make_venv(args.env_id, args.num_envs, kwargs)
@@ -529,15 +561,15 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     ckpt: dict[str, Any] | None = None
     if resume is not None:
         run_dir = Path(resume)
-        ckpt = common.load_checkpoint(common.find_checkpoint(run_dir), CHECKPOINT_KEYS)
+        ckpt = load_checkpoint(find_checkpoint(run_dir), CHECKPOINT_KEYS)
     else:
-        run_dir = common.new_run_dir(args.logdir, args.env_id, AGENT, args.seed)
-    common.write_run_info(run_dir, AGENT, args)
+        run_dir = new_run_dir(args.logdir, args.env_id, AGENT, args.seed)
+    write_run_info(run_dir, AGENT, args)
 
     # model: an SFT'd policy (the run's own on resume, or sft_init), else a fresh one to fine-tune
     sft_file = run_dir / SFT_FILE if resume is not None else args.sft_init
     if sft_file is not None:
-        sft = common.load_checkpoint(Path(sft_file), SFT_KEYS)
+        sft = load_checkpoint(Path(sft_file), SFT_KEYS)
         policy = policy_from_config(sft["model_config"])
         policy.load_state_dict(sft["policy"])
     else:
@@ -545,7 +577,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     policy.to(device).eval()
 
     purge = ckpt["state"]["global_step"] + 1 if ckpt is not None else None
-    with common.RunLogger(run_dir, purge_step=purge) as log:
+    with RunLogger(run_dir, purge_step=purge) as log:
         # SFT: the initial policy and the frozen reference
         if resume is None:
             sft_stats: dict[str, Any] = {"sft_steps": 0, "sft_init": args.sft_init}
@@ -556,7 +588,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
                 "policy": policy.state_dict(),
                 "stats": sft_stats,
             }
-            common.write_checkpoint(sft, run_dir / SFT_FILE)
+            write_checkpoint(sft, run_dir / SFT_FILE)
         ref = frozen_copy(policy)
         value_model = ValueModel(policy).to(device)
         optimizer = torch.optim.Adam(
@@ -584,7 +616,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
             optimizer.load_state_dict(ckpt["optimizer"])
             kl_ctl.load_state_dict(ckpt["kl"])
             state = ckpt["state"]
-            common.set_rng_states(ckpt["rng"])
+            set_rng_states(ckpt["rng"])
 
         def save() -> Path:
             ckpt = {
@@ -596,24 +628,22 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
                 "optimizer": optimizer.state_dict(),
                 "kl": kl_ctl.state_dict(),
                 "state": state,
-                "rng": common.rng_states(),
+                "rng": rng_states(),
             }
-            return common.save_checkpoint(
-                ckpt, common.checkpoint_path(run_dir, state["global_step"])
-            )
+            return save_checkpoint(ckpt, checkpoint_path(run_dir, state["global_step"]))
 
         start, t0, step0 = (
             time.perf_counter() - state["seconds"],
             time.perf_counter(),
             state["global_step"],
         )
-        bar = common.progress_bar(args.total_timesteps, state["global_step"], desc=AGENT)
+        bar = progress_bar(args.total_timesteps, state["global_step"], desc=AGENT)
         try:
             while state["global_step"] < args.total_timesteps and (
                 args.total_updates is None or state["update"] < args.total_updates
             ):
                 # rollout: num_envs fresh episodes, seeded from (seed, update)
-                seeds = common.episode_seeds(args.seed, state["update"], args.num_envs)
+                seeds = episode_seeds(args.seed, state["update"], args.num_envs)
                 rng = np.random.default_rng(seeds[0])  # the beam kept, the minibatch order
                 generator = torch.Generator().manual_seed(int(seeds[0]))
                 ro = collect(args, venv, policy, ref, value_model, space, seeds, rng)
@@ -647,11 +677,11 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
         }
         evals = {name: run_rewriter(test_venv, r, seeds) for name, r in rewriters.items()}
         test_venv.close()
-        summaries = {name: common.summarize(eps, args.env_id) for name, eps in evals.items()}
+        summaries = {name: summarize(eps, args.env_id) for name, eps in evals.items()}
         log_final_eval(log, state, summaries, evals["eval"])
-        png = common.plot_curve(
+        png = plot_curve(
             state["curve"],
-            run_dir / common.CURVE_PNG,
+            run_dir / CURVE_PNG,
             f"{AGENT} on {args.env_id} (seed {args.seed})",
             summaries["sft_eval"]["mean_return"],
         )
@@ -669,7 +699,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
         "eval_split": "test",
         "best_prompt": state["best"][0] if state["best"] else None,
         "curve": list(curve),
-        "sft": common.load_checkpoint(run_dir / SFT_FILE, SFT_KEYS)["stats"],
+        "sft": load_checkpoint(run_dir / SFT_FILE, SFT_KEYS)["stats"],
     }
 
 
@@ -681,11 +711,11 @@ def load_model(path: str | Path, which: str = "policy") -> tuple[nn.Module, Args
         path: A run directory (its latest checkpoint) or a checkpoint file.
         which: ``policy`` (after PPO) or ``sft`` (the SFT model, the run's reference).
     """
-    ckpt_path = common.find_checkpoint(path)
-    ckpt = common.load_checkpoint(ckpt_path, CHECKPOINT_KEYS)
-    args = common.make_args(Args, ckpt["args"])
+    ckpt_path = find_checkpoint(path)
+    ckpt = load_checkpoint(ckpt_path, CHECKPOINT_KEYS)
+    args = make_args(Args, ckpt["args"])
     if which == "sft":
-        ckpt = common.load_checkpoint(ckpt_path.parent.parent / SFT_FILE, SFT_KEYS)
+        ckpt = load_checkpoint(ckpt_path.parent.parent / SFT_FILE, SFT_KEYS)
     elif which != "policy":
         raise ValueError(f"which must be 'policy' or 'sft', got {which!r}")
     model = policy_from_config(ckpt["model_config"])
@@ -693,7 +723,7 @@ def load_model(path: str | Path, which: str = "policy") -> tuple[nn.Module, Args
     return model.eval(), args
 
 
-def load_policy(path: str | Path) -> tuple[common.Policy, Args]:
+def load_policy(path: str | Path) -> tuple[Policy, Args]:
     """The greedy-decoding policy of a checkpoint (a batched policy over token observations)."""
     model, args = load_model(path)
     venv = make_venv(args.env_id, 1, env_kwargs(args))
@@ -703,27 +733,34 @@ def load_policy(path: str | Path) -> tuple[common.Policy, Args]:
 
 
 def evaluate(
-    path: str | Path,
+    env_id: str,
     episodes: int,
     seed: int = 0,
-    kwargs: dict[str, Any] | None = None,
-    env_id: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    *,
+    checkpoint: str | Path | None = None,
     greedy: bool = True,
-) -> list[common.Episode]:
-    """Evaluation episodes of a checkpoint's policy (what ``prompt-gym eval`` reports).
+) -> list[Episode]:
+    """Evaluation episodes of a checkpoint's policy (see :class:`~prompt_gym.agents.protocol.Agent`).
 
     Episode ``i`` is reset with seed ``seed + i``; the rewrite is decoded whole (greedy, or
     sampled) and replayed through the env, 64 episodes at a time.
 
     Args:
-        path: A run directory or checkpoint file.
+        env_id: A ``PromptRewriteTokens-*`` id (the run's is ``load_model(path)[1].env_id``).
         episodes: Number of episodes.
         seed: Seed of episode 0.
-        kwargs: Env keyword arguments (default: the run's, see :func:`env_kwargs`); add
+        env_kwargs: Env keyword arguments (the run's are ``env_kwargs(args)``); add
             ``split="test"`` for the held-out prompts.
-        env_id: Env id (default: the run's).
+        options: Must be ``None``: the token env's episodes take no reset options.
+        checkpoint: A run directory or checkpoint file.
         greedy: Greedy decoding (default) or sampling.
+
+    Raises:
+        ValueError: Without a checkpoint, with reset options, or for a bad checkpoint.
     """
-    model, args = load_model(path)
-    kwargs = env_kwargs(args) if kwargs is None else dict(kwargs)
-    return evaluate_model(model, env_id or args.env_id, kwargs, episodes, seed, greedy)
+    if options is not None:
+        raise ValueError(f"{AGENT} episodes take no reset options, got {options}")
+    model, _ = load_model(require_checkpoint(checkpoint, AGENT))
+    return evaluate_model(model, env_id, dict(env_kwargs or {}), episodes, seed, greedy)
