@@ -219,7 +219,7 @@ def lm_ppo_evals(run_dir: Path, ckpt: Path) -> dict[str, Any]:
     sft_model.load_state_dict(sft["policy"])
     kwargs = {**lm_ppo.env_kwargs(args), "split": "test"}
 
-    def summarize(model: Any) -> dict[str, Any]:
+    def greedy_eval(model: Any) -> dict[str, Any]:
         episodes = evaluate_model(model.eval(), args.env_id, kwargs, EVAL_EPISODES, EVAL_SEED)
         return summarize(episodes, args.env_id)
 
@@ -229,8 +229,8 @@ def lm_ppo_evals(run_dir: Path, ckpt: Path) -> dict[str, Any]:
     venv.close()
     return {
         "args": args,
-        "eval": summarize(model),
-        "sft_eval": summarize(sft_model),
+        "eval": greedy_eval(model),
+        "sft_eval": greedy_eval(sft_model),
         "random_eval": summarize(rnd, args.env_id),
     }
 
