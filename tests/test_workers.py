@@ -157,8 +157,9 @@ def test_bad_worker_count_is_rejected(bad) -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 15, 16, 17, 33, 64, 100, 257])
 @pytest.mark.parametrize("processes", [1, 2, 3, 5])
-def test_split_points_cover_the_batch_in_large_enough_parts(n, processes) -> None:
-    points = split_points(n, processes)
+@pytest.mark.parametrize("share", [None, 0.1, 0.5, 0.9])
+def test_split_points_cover_the_batch_in_large_enough_parts(n, processes, share) -> None:
+    points = split_points(n, processes, share)
     sizes = np.diff(points)
     assert points[0] == 0 and points[-1] == n and len(sizes) <= processes
     assert len(sizes) == 1 or (sizes >= MIN_IMAGES_PER_PROCESS).all()
@@ -196,3 +197,19 @@ def test_workers_run_inside_a_daemonic_process() -> None:
     assert process.exitcode == 0 and shared > 0
     expected = make_backend("shapes", memory_cache_size=0).score(prompts, seeds).image_embeds
     np.testing.assert_array_equal(embeds, expected)
+
+
+def test_the_callers_share_adapts_within_bounds_and_results_stay_the_same() -> None:
+    from prompt_gym.backends.parallel import SHARE_MAX, SHARE_MIN, SHARE_STEP
+
+    one = make_backend("shapes", memory_cache_size=0)
+    two = make_backend("shapes", workers=2, memory_cache_size=0)
+    shares = [two.compute.share]
+    for k in range(12):
+        prompts, seeds = prompt_pool(48, seed=k), list(range(100 * k, 100 * k + 48))
+        _same(one.score(prompts, seeds, aesthetic=True), two.score(prompts, seeds, aesthetic=True))
+        shares.append(two.compute.share)
+    steps = np.abs(np.diff(shares))
+    assert shares[0] == 0.5 and np.allclose(steps[steps > 0], SHARE_STEP)
+    assert all(SHARE_MIN <= s <= SHARE_MAX for s in shares) and len(set(shares)) > 1
+    two.close()

@@ -4,9 +4,9 @@
 misses of a batch and gets back their scores (a :class:`~prompt_gym.backends.compute.Computed`).
 With ``processes=1`` it runs :func:`~prompt_gym.backends.compute.generate_and_score` here; with
 more, a batch large enough to give every process :data:`~.workers.MIN_IMAGES_PER_PROCESS`
-images is split evenly between this process and ``processes - 1`` worker processes
+images is split between this process and ``processes - 1`` worker processes
 (:mod:`.workers`, started on first use), each running that same function, and the parts are
-joined in request order: the same bits as one process. A batch whose images are wanted is
+joined in request order: the same bits as one process. This process's share adapts (:attr:`ComputePool.share`). A batch whose images are wanted is
 computed here (images are not sent between processes).
 
 The pool pickles without its worker processes; a copy starts its own when it needs them.
@@ -22,6 +22,11 @@ import numpy as np
 from prompt_gym.backends.compute import Computed, generate_and_score
 from prompt_gym.backends.protocols import Generator, Scorer
 from prompt_gym.backends.workers import WorkerPool, split_points
+
+SHARE_STEP, SHARE_MIN, SHARE_MAX = 0.01, 0.1, 0.9
+"""How this process's share of a shared batch adapts, and its bounds."""
+WAITED_SECONDS = 20e-6
+"""Waiting longer than this for the workers' replies counts as having waited."""
 
 
 class ComputePool:
@@ -41,6 +46,10 @@ class ComputePool:
             raise ValueError(f"workers must be a positive integer, got {processes!r}")
         self.generator, self.scorer, self.processes = generator, scorer, processes
         self._pool: WorkerPool | None = None
+        self.share = 1.0 / processes
+        """This process's share of a shared batch: a step more after it waited for a worker,
+        a step less when every reply was there (the caller also runs the envs, so an even
+        split is rarely the fastest). Which process computes an image never changes its bits."""
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__, _pool=None)  # worker processes stay with this process
@@ -56,17 +65,19 @@ class ComputePool:
             aesthetic: Whether to compute the aesthetic scores.
             images: Whether the images must come back (then everything is computed here).
         """
-        points = split_points(len(prompts), self.processes)
+        points = split_points(len(prompts), self.processes, self.share)
         if images or len(points) == 2:
             return generate_and_score(self.generator, self.scorer, prompts, seeds, aesthetic)
         if self._pool is None:
             self._pool = WorkerPool(self.generator, self.scorer, self.processes - 1)
         parts = [(prompts[a:b], seeds[a:b]) for a, b in pairwise(points)]
-        mine, replies = self._pool.map(
+        mine, replies, waited = self._pool.map(
             parts,
             aesthetic,
             lambda p, s: generate_and_score(self.generator, self.scorer, p, s, aesthetic),
         )
+        step = SHARE_STEP if waited > WAITED_SECONDS else -SHARE_STEP
+        self.share = min(SHARE_MAX, max(SHARE_MIN, self.share + step))
         embeds = np.concatenate([mine.embeds, *(r[0] for r in replies)])
         flags = np.concatenate([mine.flags, *(r[2] for r in replies)])
         aes = None

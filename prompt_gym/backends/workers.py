@@ -15,8 +15,8 @@ the function the calling process runs on its own part. So:
   inside the daemonic workers of ``AsyncVectorEnv`` and SB3's ``SubprocVecEnv``, and no
   ``if __name__ == "__main__"`` guard is needed in the calling script.
 
-A batch is split evenly (:func:`split_points`), with at least :data:`MIN_IMAGES_PER_PROCESS`
-images per process. Images are not sent back.
+A batch is split by :func:`split_points`, with at least :data:`MIN_IMAGES_PER_PROCESS` images
+per process; the caller's share adapts (:class:`~prompt_gym.backends.parallel.ComputePool`). Images are not sent back.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Sequence
@@ -78,19 +79,24 @@ def _read(stream: IO[bytes]) -> Any | None:
     return pickle.loads(data)
 
 
-def split_points(n: int, processes: int) -> list[int]:
-    """Boundaries of ``n`` images split evenly over at most ``processes`` processes.
+def split_points(n: int, processes: int, share: float | None = None) -> list[int]:
+    """Boundaries of ``n`` images split over at most ``processes`` processes.
 
-    Every part has at least :data:`MIN_IMAGES_PER_PROCESS` images, so a small batch uses fewer
-    processes; the first part is this process's.
+    The first part (this process's) is ``share`` of the batch and the others split the rest
+    evenly (default: an even split). Every part has at least :data:`MIN_IMAGES_PER_PROCESS`
+    images, so a small batch uses fewer processes.
 
-    >>> split_points(64, 2), split_points(15, 2), split_points(50, 3)
-    ([0, 32, 64], [0, 15], [0, 17, 34, 50])
+    >>> split_points(64, 2), split_points(15, 2), split_points(50, 3), split_points(64, 2, 0.25)
+    ([0, 32, 64], [0, 15], [0, 17, 34, 50], [0, 16, 64])
     """
     k = max(1, min(processes, n // MIN_IMAGES_PER_PROCESS))
-    size, extra = divmod(n, k)
-    points = [0]
-    for i in range(k):
+    if k == 1:
+        return [0, n]
+    share = 1.0 / k if share is None else share
+    first = min(max(round(n * share), MIN_IMAGES_PER_PROCESS), n - (k - 1) * MIN_IMAGES_PER_PROCESS)
+    size, extra = divmod(n - first, k - 1)
+    points = [0, first]
+    for i in range(k - 1):
         points.append(points[-1] + size + (i < extra))
     return points
 
@@ -192,24 +198,27 @@ class WorkerPool:
         parts: list[tuple[list[str], list[int]]],
         aesthetic: bool,
         here: Callable[[list[str], list[int]], Any],
-    ) -> tuple[Any, list[Reply]]:
+    ) -> tuple[Any, list[Reply], float]:
         """Compute ``parts[0]`` with ``here`` while the workers compute the others.
 
         Returns:
-            What ``here`` returned, and the workers' replies in part order.
+            What ``here`` returned, the workers' replies in part order, and the seconds this
+            process waited for them after its own part.
         """
         used = self._workers[: len(parts) - 1]
         try:
             for worker, (prompts, seeds) in zip(used, parts[1:], strict=True):
                 worker.send(prompts, seeds, aesthetic)
             mine = here(*parts[0])
+            done = time.perf_counter()
             replies = [worker.receive() for worker in used]
+            waited = time.perf_counter() - done
         finally:
             for worker in used:  # an error here leaves no reply unread for the next batch
                 if worker.busy:
                     with contextlib.suppress(WorkerError):
                         worker.receive()
-        return mine, replies
+        return mine, replies, waited
 
     def close(self) -> None:
         """Stop the workers (they also stop when this process exits)."""
