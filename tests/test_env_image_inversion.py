@@ -74,7 +74,7 @@ def test_common_random_numbers_keep_the_seeds_fixed():
 
 
 def test_masks_forbid_reuse_and_the_mask_is_in_the_observation():
-    env = make(n_tokens=3)
+    env = make(n_tokens=3, invalid_action="raise")
     obs, _ = env.reset(seed=5)
     assert obs["action_mask"].tolist() == [1, 1, 1, 1]
     obs, *_ = env.step(1)
@@ -84,7 +84,7 @@ def test_masks_forbid_reuse_and_the_mask_is_in_the_observation():
         ValueError, match=r"action 1 is not allowed now .* allowed actions: \[0, 2, 3\]"
     ):
         env.step(1)
-    with pytest.raises(ValueError, match="action 9 is not allowed"):
+    with pytest.raises(ValueError, match="action 9 is outside the action space Discrete"):
         env.step(9)
     with pytest.raises(ValueError, match="action must be an integer"):
         env.step(1.5)
@@ -93,7 +93,7 @@ def test_masks_forbid_reuse_and_the_mask_is_in_the_observation():
 
 
 def test_penalize_turns_an_invalid_action_into_a_costly_no_op():
-    env = make(n_tokens=3, invalid_action="penalize", invalid_penalty=-0.5)
+    env = make(n_tokens=3, invalid_penalty=-0.5)  # "penalize" is the default
     env.reset(seed=6)
     env.step(0)
     before = env.core.prompt
@@ -142,7 +142,11 @@ def test_malformed_options_raise(options, message):
         ({"reward_mode": "sparse"}, "reward_mode must be one of"),
         ({"n_tokens": 3, "max_tokens": 4}, "max_tokens must be in"),
         ({"invalid_action": "ignore"}, "invalid_action must be one of"),
-        ({"invalid_penalty": 1.0}, "invalid_penalty must be <= 0"),
+        ({"invalid_penalty": 1.0}, "invalid_penalty must be a finite number <= 0"),
+        ({"invalid_penalty": float("nan")}, "invalid_penalty must be a finite number"),
+        ({"invalid_penalty": float("-inf")}, "invalid_penalty must be a finite number"),
+        ({"invalid_penalty": "-1"}, "invalid_penalty must be a finite number"),
+        ({"invalid_penalty": True}, "invalid_penalty must be a finite number"),
     ],
 )
 def test_bad_arguments_raise(kwargs, message):

@@ -93,6 +93,7 @@ def test_masks_forbid_repeats_and_clip_overflow():
         modifiers=["vivid", long, long + " and more"],
         max_modifiers=3,
         prompts=[" ".join(["x"] * 30)],
+        invalid_action="raise",
     )
     obs, _ = env.reset(seed=0)
     assert obs["action_mask"].tolist() == [1, 1, 0, 1]  # 30+44+2 <= 77 < 30+46+2

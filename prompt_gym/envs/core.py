@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -45,7 +45,42 @@ from prompt_gym.backends import RewardBackend, ScoreResult
 from prompt_gym.backends.factory import shared_backend
 from prompt_gym.envs.lookahead import Lookahead, score_lookaheads
 
-INVALID_ACTION_MODES = ("raise", "penalize")
+INVALID_ACTION_MODES = ("penalize", "raise")
+"""What a masked action inside the action space does: a penalized no-op (default), or raise."""
+
+
+def action_index(action: Any, n: int) -> int:
+    """The index of an action of ``Discrete(n)``: an integer (Python, NumPy or 0-d array).
+
+    An integral float (``2.0``) is accepted, as it always was; a bool is not an action.
+
+    >>> action_index(np.int64(2), 3)
+    2
+    >>> action_index(True, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: action must be an integer in [0, 3), got True
+
+    Raises:
+        ValueError: If ``action`` is not an integer in ``[0, n)``.
+    """
+    index: int | None = None
+    if not isinstance(action, bool | np.bool_) and not (
+        isinstance(action, np.ndarray) and action.dtype == np.bool_
+    ):
+        try:
+            index = int(action)
+            if index != action:
+                index = None
+        except (TypeError, ValueError, OverflowError):
+            index = None
+    if index is None:
+        raise ValueError(f"action must be an integer in [0, {n}), got {action!r}")
+    if not 0 <= index < n:
+        raise ValueError(
+            f"action {index} is outside the action space Discrete({n}): use an id in [0, {n})"
+        )
+    return index
 
 
 def resolve_backend(backend: str | RewardBackend | None, default: str | None) -> RewardBackend:
@@ -82,8 +117,11 @@ class EnvCore(ABC):
             raise ValueError(
                 f"invalid_action must be one of {INVALID_ACTION_MODES}, got {invalid_action!r}"
             )
-        if invalid_penalty > 0:
-            raise ValueError(f"invalid_penalty must be <= 0, got {invalid_penalty}")
+        real = isinstance(invalid_penalty, int | float | np.integer | np.floating)
+        if isinstance(invalid_penalty, bool) or not real or not -np.inf < invalid_penalty <= 0:
+            raise ValueError(
+                f"invalid_penalty must be a finite number <= 0, got {invalid_penalty!r}"
+            )
         self.backend = backend
         self.invalid_action = invalid_action
         self.invalid_penalty = float(invalid_penalty)
@@ -148,27 +186,27 @@ class EnvCore(ABC):
     def check(self, action: Any) -> int | None:
         """Validate ``action`` without changing state: its index, or ``None`` if penalized.
 
+        An action inside the action space that the mask forbids is penalized (a no-op rewarded
+        ``invalid_penalty``) with ``invalid_action="penalize"``, the default, and raises with
+        ``invalid_action="raise"``; an action outside the action space always raises.
+
         Raises:
             RuntimeError: If the episode is over and ``reset()`` was not called.
-            ValueError: If the action is not an integer, or is out of range or masked while
+            ValueError: If the action is not an integer (a bool, a non-integral or infinite
+                float), is outside the action space, or is masked while
                 ``invalid_action="raise"``.
         """
         if self.done:
             raise RuntimeError("the episode is over: call reset() before step()")
-        try:
-            index = int(action)
-            ok = index == action
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ValueError(f"action must be an integer, got {action!r}")
-        mask = self.action_mask()
-        if 0 <= index < len(mask) and mask[index]:
+        index = action_index(action, int(self.action_space.n))
+        mask = self.action_mask_parts()
+        if mask[index]:
             return index
         if self.invalid_action == "penalize":
             return None
         raise ValueError(
-            f"action {index} is not allowed now (out of range or masked); {describe_mask(mask)}"
+            f"action {index} is not allowed now (masked); {describe_mask(mask)}; "
+            "invalid_action='penalize' makes a masked action a no-op rewarded invalid_penalty"
         )
 
     # -- what a family defines ---------------------------------------------------------------
@@ -208,8 +246,13 @@ class EnvCore(ABC):
             raise RuntimeError("the episode is over: call reset() before lookahead()")
         n = int(self.action_space.n)
         for seq in sequences:
-            if not all(0 <= int(a) < n and int(a) == a for a in seq):
-                raise ValueError(f"lookahead actions must be in [0, {n}), got {list(seq)!r}")
+            try:
+                for a in seq:
+                    action_index(a, n)
+            except ValueError:
+                raise ValueError(
+                    f"lookahead actions must be integers in [0, {n}), got {list(seq)!r}"
+                ) from None
         return self._lookahead(sequences)
 
     @abstractmethod
@@ -267,6 +310,16 @@ def core_options(core_cls: type[EnvCore], arguments: dict[str, Any]) -> dict[str
     if missing:
         raise TypeError(f"{core_cls.__name__} needs the arguments {missing}")
     return {name: arguments[name] for name in names}
+
+
+def core_argument(core_cls: type[EnvCore], kwargs: Mapping[str, Any], name: str) -> Any:
+    """``kwargs[name]``, else the default of ``core_cls``'s keyword argument ``name``.
+
+    For a family's ``max_episode_steps(kwargs)``, which reads an id's registered kwargs.
+    """
+    if name in kwargs:
+        return kwargs[name]
+    return inspect.signature(core_cls).parameters[name].default
 
 
 class PromptEnv(gym.Env):

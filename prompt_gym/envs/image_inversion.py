@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult, Target
-from prompt_gym.envs.core import EnvCore, PromptEnv, check_options, core_options
+from prompt_gym.envs.core import (
+    EnvCore,
+    PromptEnv,
+    check_options,
+    core_argument,
+    core_options,
+)
 from prompt_gym.envs.lookahead import Lookahead, until_stop
 from prompt_gym.envs.memo import BackendMemo
 from prompt_gym.envs.render import side_by_side
@@ -44,6 +50,21 @@ def caption_words(captions: list[str]) -> list[str]:
     return list(dict.fromkeys(w for c in captions for w in _WORD.findall(c.lower())))
 
 
+def max_episode_steps(kwargs: Mapping[str, Any]) -> int:
+    """The step limit an env made with ``kwargs`` enforces itself: ``2 * (max_tokens + 1)``.
+
+    ``max_tokens`` defaults to ``n_tokens``; the limit is reached only with penalized actions.
+    Registration sets an id's ``max_episode_steps`` from its registered ``kwargs`` with this.
+
+    >>> max_episode_steps({}), max_episode_steps({"n_tokens": 12})
+    (18, 26)
+    """
+    max_tokens = core_argument(ImageInversionCore, kwargs, "max_tokens")
+    if max_tokens is None:
+        max_tokens = core_argument(ImageInversionCore, kwargs, "n_tokens")
+    return 2 * (int(max_tokens) + 1)
+
+
 class ImageInversionCore(EnvCore):
     """Episode logic of :class:`ImageInversionEnv` (see there for the documentation)."""
 
@@ -63,7 +84,7 @@ class ImageInversionCore(EnvCore):
         reward_mode: str = "delta",
         num_images: int = 1,
         common_random_numbers: bool = True,
-        invalid_action: str = "raise",
+        invalid_action: str = "penalize",
         invalid_penalty: float = -0.1,
     ) -> None:
         super().__init__(backend, invalid_action, invalid_penalty)
@@ -87,7 +108,7 @@ class ImageInversionCore(EnvCore):
         self.n_captions, self.n_tokens, self.max_tokens = n_captions, n_tokens, max_tokens
         self.reward_mode, self.num_images = reward_mode, num_images
         self.common_random_numbers = common_random_numbers
-        self.max_steps = 2 * (max_tokens + 1)
+        self.max_steps = max_episode_steps({"max_tokens": max_tokens})
         dim = backend.dim
         unit = spaces.Box(-1.0, 1.0, shape=(dim,), dtype=np.float32)
         self.observation_space = spaces.Dict(
@@ -389,7 +410,12 @@ class ImageInversionEnv(ImageInversionData, PromptEnv):
     ## Action Space
     ``Discrete(n_tokens + 1)``: ``i < n_tokens`` appends candidate ``i``; ``n_tokens`` is STOP.
     Used candidates, empty candidate slots (fewer unique words than ``n_tokens``) and every token
-    once ``max_tokens`` are chosen are masked (see ``action_mask``).
+    once ``max_tokens`` are chosen are masked (see ``action_mask``); STOP is never masked, so
+    no mask, the terminal observation's included, is all zeros. As in Gymnasium's own envs,
+    every action of the space is accepted: a masked one is a no-op rewarded
+    ``invalid_penalty`` (``info["invalid_action"]`` is True), or raises ``ValueError`` with
+    ``invalid_action="raise"``. An action outside the space (an id ``>= n_tokens + 1``, a bool,
+    a non-integral or infinite float) always raises ``ValueError``.
 
     ## Observation Space
     ``Dict`` with fixed shapes (SB3 ``MultiInputPolicy`` reads it), ``D`` = scorer dimension:
@@ -409,8 +435,8 @@ class ImageInversionEnv(ImageInversionData, PromptEnv):
     ``delta`` (default): ``s_t - s_{t-1}``, so an episode's return is its final similarity;
     ``dense`` (the paper): ``s_t`` after each token, ``0`` for STOP;
     ``terminal``: the final similarity at the last step, ``0`` before.
-    An invalid action with ``invalid_action="penalize"`` is a no-op rewarded ``invalid_penalty``
-    (default ``-0.1``).
+    A masked action (with the default ``invalid_action="penalize"``) is a no-op rewarded
+    ``invalid_penalty`` (default ``-0.1``, any finite number ``<= 0``).
 
     ## Starting State
     An empty prompt: no token chosen, ``current`` all zeros, similarity 0. The target, the
@@ -420,7 +446,8 @@ class ImageInversionEnv(ImageInversionData, PromptEnv):
 
     ## Episode End
     Terminated on STOP or when ``max_tokens`` tokens are chosen. Truncated after
-    ``2 * (max_tokens + 1)`` steps (reachable only with penalized invalid actions).
+    ``2 * (max_tokens + 1)`` steps (reachable only with penalized masked actions;
+    :func:`max_episode_steps` gives the limit for a set of keyword arguments).
 
     ## Arguments
     ``backend`` (preset name or :class:`~prompt_gym.backends.RewardBackend`; the ``-Shapes-``
@@ -435,14 +462,15 @@ class ImageInversionEnv(ImageInversionData, PromptEnv):
     ``n_tokens`` holds it),
     ``n_captions`` (5), ``n_tokens`` (8), ``max_tokens`` (``n_tokens``), ``reward_mode``
     (``"delta"``), ``num_images`` (1), ``common_random_numbers`` (True), ``invalid_action``
-    (``"raise"`` or ``"penalize"``), ``invalid_penalty`` (-0.1), ``render_mode``
+    (what a masked action does: ``"penalize"``, the default, or ``"raise"``),
+    ``invalid_penalty`` (-0.1), ``render_mode``
     (``"rgb_array"``: target and current image side by side). Reset options: ``target``
     (a :class:`~prompt_gym.backends.Target` or ``uint8 (H, W, 3)`` image) or ``target_index``.
 
     ## Info keys
     ``prompt``, ``similarity``, ``num_tokens``, ``image_valid`` (no image failed),
     ``target_id``, ``candidates`` (the prompt space joined by ``" | "``), and ``invalid_action``
-    after a penalized action. Cache hits are not in ``info``, which must depend only on the seed
+    (True) after a penalized masked action. Cache hits are not in ``info``, which must depend only on the seed
     and the actions (Gymnasium's determinism check); read ``env.unwrapped.backend.stats``.
 
     ## Public API
@@ -467,6 +495,9 @@ class ImageInversionEnv(ImageInversionData, PromptEnv):
     | ``ImageInversion-Shapes-Hard-v1`` | ``shapes-v3`` | style | caption-words | 24 |
 
     ## Version History
+    Not versioned, as valid actions behave exactly as before: a masked action is now a penalized
+    no-op by default (it raised before), and an infinite float or a bool raises ``ValueError``.
+
     * v1: the shapes world v3 (every word conditions the render; :mod:`prompt_gym.backends.shapes.
       conditioning`), difficulty tiers, the ``caption-words`` prompt space.
     * v0: initial release.
@@ -490,7 +521,7 @@ class ImageInversionEnv(ImageInversionData, PromptEnv):
         reward_mode: str = "delta",
         num_images: int = 1,
         common_random_numbers: bool = True,
-        invalid_action: str = "raise",
+        invalid_action: str = "penalize",
         invalid_penalty: float = -0.1,
         render_mode: str | None = None,
     ) -> None:
@@ -591,7 +622,7 @@ class ImageInversionVectorEnv(ImageInversionData, PromptVectorEnv):
         reward_mode: str = "delta",
         num_images: int = 1,
         common_random_numbers: bool = True,
-        invalid_action: str = "raise",
+        invalid_action: str = "penalize",
         invalid_penalty: float = -0.1,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,

@@ -6,7 +6,7 @@ User prompts and the modifier bank come from the backend's world unless given
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,7 +14,13 @@ import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult
-from prompt_gym.envs.core import EnvCore, PromptEnv, check_options, core_options
+from prompt_gym.envs.core import (
+    EnvCore,
+    PromptEnv,
+    check_options,
+    core_argument,
+    core_options,
+)
 from prompt_gym.envs.lookahead import Lookahead, until_stop
 from prompt_gym.envs.prompt_sets import count_tokens, load_modifiers, load_prompts
 from prompt_gym.envs.rewrite_reward import RewriteData, RewriteJudge
@@ -22,6 +28,18 @@ from prompt_gym.envs.vector import PromptVectorEnv
 
 MAX_CLIP_TOKENS = 77
 SEPARATOR = ", "
+
+
+def max_episode_steps(kwargs: Mapping[str, Any]) -> int:
+    """The step limit an env made with ``kwargs`` enforces itself: ``2 * (max_modifiers + 1)``.
+
+    Reached only with penalized actions. Registration sets an id's ``max_episode_steps`` from
+    its registered ``kwargs`` with this.
+
+    >>> max_episode_steps({}), max_episode_steps({"max_modifiers": 2})
+    (10, 6)
+    """
+    return 2 * (int(core_argument(PromptRewriteCore, kwargs, "max_modifiers")) + 1)
 
 
 class PromptRewriteCore(EnvCore):
@@ -40,7 +58,7 @@ class PromptRewriteCore(EnvCore):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
-        invalid_action: str = "raise",
+        invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
     ) -> None:
         super().__init__(backend, invalid_action, invalid_penalty)
@@ -52,7 +70,7 @@ class PromptRewriteCore(EnvCore):
             )
         self.max_modifiers = max_modifiers
         self.judge = RewriteJudge(backend, reward, num_images, seed_pool)
-        self.max_steps = 2 * (max_modifiers + 1)
+        self.max_steps = max_episode_steps({"max_modifiers": max_modifiers})
         n_mod, dim = len(self.modifiers), backend.dim
         self.stop_action = n_mod
         self.observation_space = spaces.Dict(
@@ -106,6 +124,13 @@ class PromptRewriteCore(EnvCore):
             mask[i] = n <= MAX_CLIP_TOKENS
         return mask
 
+    def _stop_only(self) -> np.ndarray:
+        """The terminal mask: STOP alone, so a policy fed the final observation (``NEXT_STEP``
+        autoreset) never sees every action masked."""
+        mask = np.zeros(len(self.modifiers) + 1, dtype=np.int8)
+        mask[self.stop_action] = 1
+        return mask
+
     def action_mask(self) -> np.ndarray:
         return self._mask.copy()
 
@@ -142,7 +167,7 @@ class PromptRewriteCore(EnvCore):
         terminated = self._ends(action)
         if action != self.stop_action:
             self.chosen.append(action)
-        self._mask = self._compute_mask() if not terminated else self._mask * 0
+        self._mask = self._compute_mask() if not terminated else self._stop_only()
         if not terminated:
             return 0.0, False, self._info()
         self.parts = self.judge.judge(self.source, result)
@@ -196,7 +221,12 @@ class PromptRewriteEnv(PromptRewriteData, PromptEnv):
     ## Action Space
     ``Discrete(n_modifiers + 1)``: ``i < n_modifiers`` appends modifier ``i``;
     ``n_modifiers`` is STOP. Masks forbid repeats, more than ``max_modifiers`` modifiers, and
-    any modifier that would push ``y`` past 77 CLIP tokens.
+    any modifier that would push ``y`` past 77 CLIP tokens; STOP is never masked, so no mask,
+    the terminal observation's included (STOP alone there), is all zeros. As in Gymnasium's own
+    envs, every action of the space is accepted: a masked one is a no-op rewarded
+    ``invalid_penalty`` (``info["invalid_action"]`` is True), or raises ``ValueError`` with
+    ``invalid_action="raise"``. An action outside the space (an id ``> n_modifiers``, a bool, a
+    non-integral or infinite float) always raises ``ValueError``.
 
     ## Observation Space
     ``Dict``: ``source`` ``Box(-1, 1, (D,))`` text embedding of ``x``; ``chosen``
@@ -208,8 +238,9 @@ class PromptRewriteEnv(PromptRewriteData, PromptEnv):
     ``promptist-v1``): ``R = f_aes + f_rel``, ``f_rel = mean_i min(20 cos(text(x), image_i(y))
     - 5.6, 0)`` in ``[-25.6, 0]``, ``f_aes = mean_i [aes(image_i(y)) - aes(image_i(x))]`` in
     ``[-10, 10]``; ``R`` in ``[-35.6, 10]``. ``relevance`` and ``aesthetic`` give one term
-    alone. Failed images count with the floors of :mod:`prompt_gym.rewards`. A penalized
-    invalid action is a no-op rewarded ``invalid_penalty`` (default ``-1.0``).
+    alone. Failed images count with the floors of :mod:`prompt_gym.rewards`. A masked action
+    (with the default ``invalid_action="penalize"``) is a no-op rewarded ``invalid_penalty``
+    (default ``-1.0``, any finite number ``<= 0``).
 
     ## Starting State
     ``y = x``; the prompt and the episode's image seeds (a tuple of the fixed pool) are drawn from
@@ -217,20 +248,23 @@ class PromptRewriteEnv(PromptRewriteData, PromptEnv):
 
     ## Episode End
     Terminated on STOP or when ``max_modifiers`` modifiers are appended. Truncated after
-    ``2 * (max_modifiers + 1)`` steps (only with penalized invalid actions).
+    ``2 * (max_modifiers + 1)`` steps (only with penalized masked actions;
+    :func:`max_episode_steps` gives the limit for a set of keyword arguments).
 
     ## Arguments
     ``backend``, ``prompts`` (list or file), ``split`` (``train``/``test``/``all``),
     ``modifiers`` (list or file), ``max_modifiers`` (4), ``reward`` (``promptist-v1``),
     ``num_images`` (2), ``seed_pool`` (16 fixed seed tuples shared by every env, so the images of
     ``x`` are cache hits after their first use; ``None``: fresh seeds every episode),
-    ``invalid_action`` (``raise``/``penalize``), ``invalid_penalty``,
+    ``invalid_action`` (what a masked action does: ``penalize``, the default, or ``raise``),
+    ``invalid_penalty`` (-1.0),
     ``render_mode`` (``rgb_array``: images of ``x`` and ``y`` side by side). Reset option
     ``prompt`` sets ``x``.
 
     ## Info keys
     ``prompt`` (``y``), ``source`` (``x``), ``num_modifiers``; at the end also ``reward``,
-    ``relevance``, ``aesthetic``, ``image_valid``, ``prompt_tokens``.
+    ``relevance``, ``aesthetic``, ``image_valid``, ``prompt_tokens``; ``invalid_action`` (True)
+    after a penalized masked action.
 
     ## Public API
     Read-only, beside ``lookahead``, ``stop_action`` and ``elapsed_steps`` (see
@@ -239,6 +273,11 @@ class PromptRewriteEnv(PromptRewriteData, PromptEnv):
     order), ``max_modifiers`` and ``reward_name`` (the ``reward=`` config).
 
     ## Version History
+    Not versioned, as valid actions behave exactly as before: a masked action is now a penalized
+    no-op by default (it raised before), an infinite float or a bool raises ``ValueError``, and
+    the terminal observation's ``action_mask`` holds STOP (it was all zeros).
+
+    * v1: the shapes world v3.
     * v0: initial release.
     """
 
@@ -255,7 +294,7 @@ class PromptRewriteEnv(PromptRewriteData, PromptEnv):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
-        invalid_action: str = "raise",
+        invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
         render_mode: str | None = None,
     ) -> None:
@@ -290,7 +329,7 @@ class PromptRewriteVectorEnv(PromptRewriteData, PromptVectorEnv):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
-        invalid_action: str = "raise",
+        invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,

@@ -7,7 +7,7 @@ is the public description of the id layout an LM agent needs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,7 +17,13 @@ from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult
 from prompt_gym.backends.world import world_of
-from prompt_gym.envs.core import EnvCore, PromptEnv, check_options, core_options
+from prompt_gym.envs.core import (
+    EnvCore,
+    PromptEnv,
+    check_options,
+    core_argument,
+    core_options,
+)
 from prompt_gym.envs.lookahead import Lookahead
 from prompt_gym.envs.prompt_rewrite import MAX_CLIP_TOKENS
 from prompt_gym.envs.prompt_sets import count_tokens, load_prompts
@@ -56,6 +62,21 @@ class TokenSpace:
         return env.unwrapped.token_space
 
 
+def max_episode_steps(kwargs: Mapping[str, Any]) -> int:
+    """The step limit an env made with ``kwargs`` enforces itself: ``2 * (hi + 1)``.
+
+    ``hi`` is ``max_new_tokens`` or the top of its range; an episode ends by itself within
+    ``hi`` steps, so the limit is never reached. Registration sets an id's
+    ``max_episode_steps`` from its registered ``kwargs`` with this.
+
+    >>> max_episode_steps({}), max_episode_steps({"max_new_tokens": 8})
+    (152, 18)
+    """
+    new_tokens = core_argument(PromptRewriteTokensCore, kwargs, "max_new_tokens")
+    hi = new_tokens if isinstance(new_tokens, int) else new_tokens[1]
+    return 2 * (int(hi) + 1)
+
+
 class PromptRewriteTokensCore(EnvCore):
     """Episode logic of :class:`PromptRewriteTokensEnv` (see there for the documentation)."""
 
@@ -73,7 +94,7 @@ class PromptRewriteTokensCore(EnvCore):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
-        invalid_action: str = "raise",
+        invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
     ) -> None:
         super().__init__(backend, invalid_action, invalid_penalty)
@@ -100,7 +121,7 @@ class PromptRewriteTokensCore(EnvCore):
         vocab = tokenizer.vocab_size
         self.pad_id, self.sep_id = vocab, vocab + 1
         self.length = max_source_tokens + 1 + hi
-        self.max_steps = 2 * (hi + 1)
+        self.max_steps = max_episode_steps({"max_new_tokens": hi})
         self.observation_space = spaces.Dict(
             {
                 "tokens": spaces.MultiDiscrete(np.full(self.length, vocab + 2)),
@@ -236,7 +257,9 @@ class PromptRewriteTokensEnv(PromptRewriteTokensData, PromptEnv):
 
     ## Action Space
     ``Discrete(vocab_size)``: the next token id; ``tokenizer.eos_token_id`` ends the rewrite.
-    Every id is valid.
+    Every id is valid (``action_masks()`` is all True; the observation has no mask). An action
+    outside the space (an id ``>= vocab_size``, a bool, a non-integral or infinite float) raises
+    ``ValueError``.
 
     ## Observation Space
     ``Dict``: ``tokens`` ``MultiDiscrete([vocab_size + 2] * L)`` the ids of
@@ -257,14 +280,15 @@ class PromptRewriteTokensEnv(PromptRewriteTokensData, PromptEnv):
     ## Episode End
     Terminated on EOS or when the continuation reaches the episode's ``max_new_tokens``
     (``info["length_limit"]`` is then True). Truncated only after ``2 * (max + 1)`` penalized
-    steps, which cannot happen since every id is valid.
+    steps, which cannot happen since every id is valid (:func:`max_episode_steps` gives the
+    limit for a set of keyword arguments).
 
     ## Arguments
     ``backend``, ``tokenizer``, ``prompts``, ``split``, ``max_new_tokens`` (int or
     ``(lo, hi)``, default ``(15, 75)``), ``max_source_tokens`` (32), ``reward``
     (``promptist-v1``), ``num_images`` (2), ``seed_pool`` (16; as in
-    :class:`~prompt_gym.envs.prompt_rewrite.PromptRewriteEnv`), ``invalid_action``,
-    ``invalid_penalty``,
+    :class:`~prompt_gym.envs.prompt_rewrite.PromptRewriteEnv`), ``invalid_action`` and
+    ``invalid_penalty`` (as in PromptRewrite; no id is ever masked here),
     ``render_mode``. Reset option ``prompt`` sets ``x``.
 
     ## Info keys
@@ -280,6 +304,10 @@ class PromptRewriteTokensEnv(PromptRewriteTokensData, PromptEnv):
     user prompts ``x`` is drawn from) and ``reward_name`` (the ``reward=`` config).
 
     ## Version History
+    Not versioned, as valid actions behave exactly as before: an infinite float or a bool
+    raises ``ValueError``.
+
+    * v1: the shapes world v3.
     * v0: initial release.
     """
 
@@ -297,7 +325,7 @@ class PromptRewriteTokensEnv(PromptRewriteTokensData, PromptEnv):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
-        invalid_action: str = "raise",
+        invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
         render_mode: str | None = None,
     ) -> None:
@@ -333,7 +361,7 @@ class PromptRewriteTokensVectorEnv(PromptRewriteTokensData, PromptVectorEnv):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
-        invalid_action: str = "raise",
+        invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,

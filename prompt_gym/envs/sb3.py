@@ -74,7 +74,7 @@ class SB3VecEnv(VecEnv):
         """One backend call for all sub-envs; finished sub-envs are reset in the same step."""
         if self._actions is None:
             raise RuntimeError("step_async() must be called before step_wait()")
-        actions, self._actions = list(self._actions), None
+        actions, self._actions = self._actions, None  # step_some checks there is one per env
         outcomes = self.venv.step_some(actions, np.ones(self.num_envs, dtype=bool))
         obs_list, infos = [], []
         rewards = np.zeros(self.num_envs, dtype=np.float32)

@@ -99,8 +99,16 @@ class PromptVectorEnv(VectorEnv):
     def step(
         self, actions: Any
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """Step every sub-env with one backend call for all their requests."""
-        actions = list(gym.vector.utils.iterate(self.action_space, actions))
+        """Step every sub-env with one backend call for all their requests.
+
+        A sub-env whose episode ended on the previous step is reset instead and its action
+        ignored (``NEXT_STEP`` autoreset). Every action is validated before any sub-env changes.
+
+        Raises:
+            ValueError: If there is not one action per sub-env, or for an action outside the
+                action space (or masked, with ``invalid_action="raise"``).
+        """
+        actions = self._one_per_env(actions)
         outcomes = self._step(actions, ~self._autoreset)
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminations = np.zeros(self.num_envs, dtype=bool)
@@ -140,7 +148,7 @@ class PromptVectorEnv(VectorEnv):
             RuntimeError: If an active sub-env's episode is over.
             ValueError: For an invalid action (as :meth:`step`).
         """
-        outcomes = self._step(list(actions), active)
+        outcomes = self._step(self._one_per_env(actions), active)
         out: list[tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]] | None] = []
         for i, (core, outcome) in enumerate(zip(self.cores, outcomes, strict=True)):
             if outcome is None:
@@ -194,6 +202,21 @@ class PromptVectorEnv(VectorEnv):
         out: list[tuple[np.ndarray, float] | None] = [None] * self.num_envs
         for i, values in zip(asked, score_lookaheads(self.backend, looks), strict=True):
             out[i] = values
+        return out
+
+    def _one_per_env(self, actions: Any) -> list[Any]:
+        """``actions`` as a list of one action per sub-env.
+
+        Raises:
+            ValueError: If ``actions`` is not a sequence of ``num_envs`` actions.
+        """
+        try:
+            out = list(actions)
+        except TypeError:
+            out = None
+        if out is None or len(out) != self.num_envs:
+            got = f"{len(out)} actions" if out is not None else repr(actions)
+            raise ValueError(f"step needs one action per sub-env ({self.num_envs}), got {got}")
         return out
 
     def _step(
