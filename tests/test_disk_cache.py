@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from fakes import fake_backend
 
-from prompt_gym.backends.cache import DiskCache, checksum
+from prompt_gym.backends.cache import CacheError, DiskCache, checksum
 
 TESTS = Path(__file__).parent
 
@@ -107,3 +108,194 @@ def test_disk_cache_survives_pickling(tmp_path):
     cache.put_many([(b"k", b"v")])
     clone = pickle.loads(pickle.dumps(cache))
     assert clone.get_many([b"k", b"missing"]) == [b"v", None]
+
+
+# ---------------------------------------------------------------- fault injection: the cache
+# never discards good data; only real corruption is moved aside, and a run goes on after it.
+
+PROMPTS = [f"p{i}" for i in range(2000)]
+NEW = [f"q{i}" for i in range(35)]
+
+
+def _fill(cache: Path) -> np.ndarray:
+    """Score ``PROMPTS`` into a fresh cache file (checkpointed: no WAL left) and return them."""
+    backend = fake_backend(cache_dir=str(cache))
+    embeds = backend.score(PROMPTS, [7] * len(PROMPTS)).image_embeds
+    backend.close()
+    assert not (cache / "scores.sqlite-wal").exists()
+    return embeds
+
+
+def _entries(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return conn.execute("SELECT count(*) FROM entries").fetchone()[0]
+
+
+def test_a_locked_database_is_reported_in_one_line_and_kept(tmp_path):
+    _fill(tmp_path)
+    holder = sqlite3.connect(tmp_path / "scores.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        backend = fake_backend(cache_dir=str(tmp_path))
+        backend._disk.timeout_s = 0.05
+        assert backend.score(PROMPTS[:3], [7] * 3).cache_hit.all()  # WAL: readers still read
+        with pytest.raises(CacheError, match=r"locked.*it is kept.*timeout") as info:
+            backend.score(["new"], [7])
+        assert "\n" not in str(info.value)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not list(tmp_path.glob("*.corrupt-*")) and _entries(tmp_path / "scores.sqlite") == 2000
+    assert backend.score(["new"], [7]).valid.all()  # the lock is gone: it works again
+
+
+def test_a_database_locked_for_opening_is_kept(tmp_path):
+    _fill(tmp_path)
+    holder = sqlite3.connect(tmp_path / "scores.sqlite", isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("COMMIT")  # keeps the exclusive lock: no other connection can open it
+    try:
+        cache = DiskCache(tmp_path, timeout_s=0.05)
+        with pytest.raises(CacheError, match=r"cannot open the cache file.*locked"):
+            cache.get_many([b"k"])
+    finally:
+        holder.close()
+    assert not list(tmp_path.glob("*.corrupt-*")) and _entries(tmp_path / "scores.sqlite") == 2000
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "database or disk is full",
+        "disk I/O error",
+    ],
+)
+def test_an_io_error_on_write_is_reported_and_the_file_kept(tmp_path, monkeypatch, error):
+    _fill(tmp_path)
+    backend = fake_backend(cache_dir=str(tmp_path))
+
+    def fail(rows):
+        raise sqlite3.OperationalError(error)
+
+    monkeypatch.setattr(backend._disk, "_put_many", fail)
+    with pytest.raises(CacheError, match=f"cannot write the cache file.*{error}.*it is kept"):
+        backend.score(["new"], [7])
+    assert not list(tmp_path.glob("*.corrupt-*")) and _entries(tmp_path / "scores.sqlite") == 2000
+
+
+def test_a_read_only_cache_serves_hits_and_skips_writes(tmp_path, monkeypatch):
+    """Simulated with SQLite's ``mode=ro`` (chmod does not stop root; see the next test)."""
+    expected = _fill(tmp_path)
+    real_open = DiskCache._open
+    monkeypatch.setattr(DiskCache, "_open", lambda self, mode: real_open(self, "ro"))
+    backend = fake_backend(cache_dir=str(tmp_path))
+    hits = backend.score(PROMPTS[:50], [7] * 50)
+    assert hits.cache_hit.all() and backend.stats.images_generated == 0
+    np.testing.assert_array_equal(hits.image_embeds, expected[:50])
+    with pytest.warns(RuntimeWarning, match="read-only.*storing nothing") as warned:
+        fresh = backend.score(["new", "newer"], [7, 7])
+        backend.clear_memory()
+        backend.score(["new", "also new"], [7, 7])  # warned once only
+    assert len(warned) == 1 and backend._disk.read_only and fresh.valid.all()
+    assert not list(tmp_path.glob("*.corrupt-*")) and _entries(tmp_path / "scores.sqlite") == 2000
+
+
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="running as root: chmod does not make a directory read-only for root",
+)
+def test_a_read_only_directory_is_opened_read_only(tmp_path):
+    expected = _fill(tmp_path)
+    (tmp_path / "scores.sqlite").chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        backend = fake_backend(cache_dir=str(tmp_path))
+        with pytest.warns(RuntimeWarning, match="read-only"):
+            hits = backend.score(PROMPTS[:50], [7] * 50)
+            backend.score(["new"], [7])
+        np.testing.assert_array_equal(hits.image_embeds, expected[:50])
+        assert backend._disk.read_only and hits.cache_hit.all()
+    finally:
+        tmp_path.chmod(0o755)
+    assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+def test_a_file_of_random_bytes_is_moved_aside_and_the_run_goes_on(tmp_path):
+    expected = _fill(tmp_path)
+    (tmp_path / "scores.sqlite").write_bytes(np.random.default_rng(0).bytes(64 * 1024))
+    backend = fake_backend(cache_dir=str(tmp_path))
+    with pytest.warns(RuntimeWarning, match="not a readable database"):
+        again = backend.score(PROMPTS[:40], [7] * 40)
+    np.testing.assert_array_equal(again.image_embeds, expected[:40])
+    assert len(list(tmp_path.glob("scores.sqlite.corrupt-*"))) == 1
+
+
+def _overwrite_a_middle_page(path: Path) -> None:
+    page = 4096
+    pages = path.stat().st_size // page
+    assert pages > 10
+    with path.open("r+b") as f:
+        f.seek(page * (pages // 2))
+        f.write(np.random.default_rng(1).bytes(page))
+
+
+def test_a_malformed_page_is_detected_on_open_and_values_recomputed(tmp_path):
+    expected = _fill(tmp_path)
+    _overwrite_a_middle_page(tmp_path / "scores.sqlite")
+    backend = fake_backend(cache_dir=str(tmp_path))
+    with pytest.warns(RuntimeWarning, match="not a readable database"):
+        again = backend.score(PROMPTS, [7] * len(PROMPTS))
+    np.testing.assert_array_equal(again.image_embeds, expected)
+    assert backend.stats.images_generated == len(PROMPTS)  # recomputed, not read
+    assert len(list(tmp_path.glob("scores.sqlite.corrupt-*"))) == 1
+    backend.close()
+    assert _entries(tmp_path / "scores.sqlite") == len(PROMPTS)  # the fresh file holds them
+
+
+def test_a_malformed_page_does_not_stop_env_step(tmp_path):
+    import gymnasium as gym
+
+    import prompt_gym  # noqa: F401
+    from prompt_gym.backends import make_backend
+
+    def rollout(cache_dir):
+        backend = make_backend("shapes", cache_dir=cache_dir)
+        env = gym.make("ImageInversion-Shapes-v1", backend=backend)
+        env.reset(seed=0)
+        rewards = [env.step(0)[1], env.step(1)[1]]
+        backend.close()
+        return rewards
+
+    first = rollout(str(tmp_path))
+    path = tmp_path / "scores.sqlite"
+    path.write_bytes(path.read_bytes()[:4096] + np.random.default_rng(2).bytes(3 * 4096))
+    with pytest.warns(RuntimeWarning, match="not a readable database"):
+        assert rollout(str(tmp_path)) == first
+    assert list(tmp_path.glob("scores.sqlite.corrupt-*"))
+
+
+@pytest.mark.parametrize("stage", ["read", "write"])
+def test_a_malformed_page_found_at_read_or_write_is_moved_aside(tmp_path, monkeypatch, stage):
+    _fill(tmp_path)
+    backend = fake_backend(cache_dir=str(tmp_path))
+    backend.score(PROMPTS[:5], [7] * 5)  # opened, quick_check passed
+    disk, method = backend._disk, {"read": "_get_many", "write": "_put_many"}[stage]
+    real = getattr(disk, method)
+    calls = []
+
+    def fail_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return real(*args)
+
+    monkeypatch.setattr(disk, method, fail_once)
+    with pytest.warns(RuntimeWarning, match="moved it to"):
+        again = backend.score(NEW, [7] * 35)
+    np.testing.assert_array_equal(
+        again.image_embeds, fake_backend().score(NEW, [7] * 35).image_embeds
+    )
+    assert len(list(tmp_path.glob("scores.sqlite.corrupt-*"))) == 1 and disk.moved_aside
+    backend.close()
+    assert _entries(tmp_path / "scores.sqlite") == 35  # the fresh file got the new values

@@ -215,3 +215,16 @@ def test_components_must_implement_their_protocol():
         RewardBackend(Bare(), FakeScorer(), FakeCaptioner())
     with pytest.raises(ValueError, match="Scorer protocol"):
         RewardBackend(FakeGenerator(), Bare(), FakeCaptioner())
+
+
+@pytest.mark.parametrize("cached", [False, True])
+@pytest.mark.parametrize("bad", ["\ud800", "red \udfff circle", "ok\udc80"])
+def test_a_lone_surrogate_is_rejected_with_or_without_a_cache(tmp_path, cached, bad):
+    backend = fake_backend(cache_dir=str(tmp_path) if cached else None)
+    generator = backend.generator
+    with pytest.raises(ValueError, match=r"prompt 1 is not valid Unicode: lone surrogate"):
+        backend.score(["a red circle", bad], [0, 1])
+    assert generator.calls == []  # before any work
+    with pytest.raises(ValueError, match=r"text 0 is not valid Unicode"):
+        backend.embed_texts([bad])
+    assert backend.score(["a red circle", "\U0001f600 ok"], [0, 1]).valid.all()  # valid Unicode

@@ -167,17 +167,89 @@ def test_split_points_cover_the_batch_in_large_enough_parts(n, processes, share)
 
 
 @pytest.mark.parametrize("reaped", [False, True])  # dies while the request is sent, or before
-def test_a_worker_that_dies_is_reported(reaped: bool) -> None:
+def test_a_worker_that_dies_is_recomputed_here_and_restarted(reaped: bool) -> None:
+    one = make_backend("shapes", memory_cache_size=0)
     two = make_backend("shapes", workers=2, memory_cache_size=0)
     prompts = prompt_pool(32, seed=5)
     two.score(prompts, list(range(32)))
-    worker = two.compute._pool._workers[0].process
+    pool = two.compute._pool
+    worker = pool._workers[0].process
     worker.kill()
     if reaped:
         worker.wait()
-    with pytest.raises(WorkerError, match="exited unexpectedly"):
-        two.score(prompts, list(range(100, 132)))
+    with pytest.warns(RuntimeWarning, match=rf"{worker.pid} exited.*3 restarts left"):
+        got = two.score(prompts, list(range(100, 132)), aesthetic=True)  # no error
+    _same(one.score(prompts, list(range(100, 132)), aesthetic=True), got)
+    got = two.score(prompts, list(range(200, 232)))
+    assert pool.restarts == 1 and pool._workers[0].process.pid != worker.pid
+    np.testing.assert_array_equal(
+        one.score(prompts, list(range(200, 232))).image_embeds, got.image_embeds
+    )
     two.close()
+
+
+def test_past_its_restarts_the_pool_computes_here_with_one_warning() -> None:
+    from prompt_gym.backends.workers import MAX_RESTARTS
+
+    one = make_backend("shapes", memory_cache_size=0)
+    two = make_backend("shapes", workers=2, memory_cache_size=0)
+    prompts = prompt_pool(32, seed=6)
+    two.score(prompts, list(range(32)))
+    pool = two.compute._pool
+    for k in range(MAX_RESTARTS + 1):
+        pool._workers[0].process.kill()
+        pool._workers[0].process.wait()
+        with pytest.warns(RuntimeWarning, match="exited") as warned:
+            got = two.score(prompts, list(range(100 * k, 100 * k + 32)))
+        assert len(warned) == 1
+        np.testing.assert_array_equal(
+            one.score(prompts, list(range(100 * k, 100 * k + 32))).image_embeds, got.image_embeds
+        )
+    assert "computes every batch in the calling process" in str(warned[0].message)
+    assert pool.restarts == MAX_RESTARTS
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no more warnings: computed here, quietly
+        for k in range(2):
+            got = two.score(prompts, list(range(1000 + 50 * k, 1032 + 50 * k)), aesthetic=True)
+            _same(
+                one.score(prompts, list(range(1000 + 50 * k, 1032 + 50 * k)), aesthetic=True), got
+            )
+    two.close()
+
+
+def test_a_stopped_worker_raises_after_the_timeout_naming_its_pid() -> None:
+    import os
+    import signal
+    import time
+
+    backend = make_backend("shapes", workers=2, memory_cache_size=0)
+    backend.compute.worker_timeout_s = 1.0
+    prompts = prompt_pool(32, seed=7)
+    backend.score(prompts, list(range(32)))
+    worker = backend.compute._pool._workers[0].process
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        with pytest.raises(WorkerError, match=rf"process {worker.pid} did not answer within 1 s"):
+            backend.score(prompts, list(range(100, 132)))
+        assert time.monotonic() - start < 30
+        assert worker.poll() is not None  # killed, not left stopped
+        expected = make_backend("shapes", memory_cache_size=0).score(prompts, list(range(200, 232)))
+        got = backend.score(prompts, list(range(200, 232)))  # a new worker took its place
+        np.testing.assert_array_equal(got.image_embeds, expected.image_embeds)
+        assert backend.compute._pool.restarts == 1
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        backend.close()
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), float("nan"), True, "300"])
+def test_bad_worker_timeout_is_rejected(bad) -> None:
+    with pytest.raises(ValueError, match="worker_timeout_s must be a positive number"):
+        RewardBackend(FakeGenerator(), FakeScorer(), FakeCaptioner(), worker_timeout_s=bad)
 
 
 def test_workers_run_inside_a_daemonic_process() -> None:

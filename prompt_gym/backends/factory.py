@@ -17,7 +17,7 @@ from prompt_gym.backends.protocols import Target
 from prompt_gym.backends.registry import BACKENDS, resolve
 from prompt_gym.backends.reward_backend import RewardBackend
 
-_BACKEND_OPTIONS = ("cache_dir", "memory_cache_size", "keep_images", "workers")
+_BACKEND_OPTIONS = ("cache_dir", "memory_cache_size", "keep_images", "workers", "worker_timeout_s")
 
 
 class LazyCaptioner:

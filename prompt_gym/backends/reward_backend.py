@@ -54,6 +54,7 @@ from prompt_gym.backends.records import (
 )
 from prompt_gym.backends.results import BackendStats, ScoreResult
 from prompt_gym.backends.validation import check_requests, check_texts
+from prompt_gym.backends.workers import TIMEOUT_S
 
 Request = tuple[str, int]
 
@@ -121,6 +122,8 @@ class RewardBackend:
         workers: Processes that generate and score large batches of misses, this one included
             (:mod:`prompt_gym.backends.parallel`); ``1`` (the default) computes here only.
             Results are the same bits either way.
+        worker_timeout_s: Seconds to wait for a worker's reply before raising
+            :class:`~prompt_gym.backends.workers.WorkerError` naming its pid (default 300).
         world: The world data of the preset (target sets, prompt sets, modifiers, tokenizer),
             as :func:`~prompt_gym.backends.factory.make_backend` passes it; ``None`` if none.
 
@@ -141,10 +144,11 @@ class RewardBackend:
         memory_cache_size: int = 200_000,
         keep_images: int = 0,
         workers: int = 1,
+        worker_timeout_s: float = TIMEOUT_S,
         world: Any = None,
     ) -> None:
         check_components(generator, scorer, captioner)
-        self.compute = ComputePool(generator, scorer, workers)
+        self.compute = ComputePool(generator, scorer, workers, worker_timeout_s)
         self.workers = workers
         self.generator, self.scorer, self.captioner = generator, scorer, captioner
         self.name, self.version = name, version
@@ -204,8 +208,15 @@ class RewardBackend:
             return_images: Also return the generated images (``result.images``).
 
         Raises:
-            ValueError: On a non-string prompt, a negative or non-integer seed, or mismatched
-                lengths; raised before any work starts.
+            ValueError: On a non-string prompt or one that is not valid Unicode (a lone
+                surrogate), a negative or non-integer seed, or mismatched lengths; raised
+                before any work starts.
+            CacheError: If the disk cache cannot be read or written (locked past its timeout,
+                disk full, an I/O error); the file is kept. A damaged file is not an error: it
+                is moved aside with a warning and the values are recomputed.
+            WorkerError: If the components raise in a worker process, or a worker does not
+                answer within ``worker_timeout_s`` (a worker that dies is not an error: its
+                part is computed here).
         """
         # 1. Check inputs
         prompts, seeds = check_requests(prompts, seeds)
