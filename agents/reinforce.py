@@ -419,7 +419,8 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
         state["global_step"],
     )
     bar = progress_bar(args.total_timesteps, state["global_step"], desc=AGENT)
-    with RunLogger(run_dir, purge_step=state["global_step"] + 1 if resume else None) as log:
+    purge = state["global_step"] + 1 if resume else None
+    with RunLogger(run_dir, purge_step=purge, args=args) as log:
         try:
             while state["global_step"] < args.total_timesteps:
                 # rollout: num_envs whole episodes, seeded from (seed, update)

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import random
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from prompt_gym.agents.checkpoints import find_checkpoint
 from prompt_gym.agents.episodes import Policy, evaluate_policy, summarize
 from prompt_gym.agents.random_agent import RandomPolicy
 from prompt_gym.agents.tb import CURVE_PNG, RunLogger, log_examples, plot_curve
+
+from prompt_gym.checks import check_type
 
 RUN_INFO = "run.json"
 """The settings file of a run directory."""
@@ -51,11 +54,18 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: If ``run_dir`` is not a run directory.
+        ValueError: If its ``run.json`` is not the JSON mapping :func:`write_run_info` writes.
     """
     path = Path(run_dir) / RUN_INFO
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {RUN_INFO})")
-    return json.loads(path.read_text())
+    try:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is corrupt: not valid JSON ({err})") from err
+    if not isinstance(info, dict) or not {"agent", "args"} <= set(info):
+        raise ValueError(f"{path} is corrupt: not a mapping with 'agent' and 'args'")
+    return info
 
 
 def make_args(cls: type, config: dict[str, Any] | None = None, **overrides: Any) -> Any:
@@ -78,18 +88,27 @@ def make_args(cls: type, config: dict[str, Any] | None = None, **overrides: Any)
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown} for {cls.__module__}; valid: {names}")
-    return cls(**values)
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: check_type(f"setting {k}", v, hints[k]) for k, v in values.items()})
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping of ``Args`` fields (``--config FILE.yaml``).
 
+    Only plain YAML is read (``yaml.safe_load``: a ``!!python`` tag is an error, never code).
+
     Raises:
-        ValueError: If the file does not hold a mapping.
+        ValueError: If the file is not valid YAML or does not hold a mapping.
     """
     import yaml
 
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        raise ValueError(f"{path}{at}: {problem}; --config takes a plain YAML mapping") from err
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -192,19 +211,29 @@ def finish_run(
         state["global_step"],
     )
     curve = state["curve"]
+    tail = [p[1] for p in curve[-max(1, len(curve) // 10) :]]
+    final_return = float(np.mean(tail)) if tail else float("nan")
+    log.hparams(
+        args,
+        {
+            "eval_mean_return": final["mean_return"],
+            "random_mean_return": rand["mean_return"],
+            "final_train_return": final_return,
+        },
+        state["global_step"],
+    )
     png = plot_curve(
         curve,
         run_dir / CURVE_PNG,
         f"{agent} on {args.env_id} (seed {args.seed})",
         rand["mean_return"],
     )
-    tail = [p[1] for p in curve[-max(1, len(curve) // 10) :]]
     return {
         "run_dir": run_dir,
         "curve_png": png,
         "global_step": state["global_step"],
         "seconds": state["seconds"],
-        "final_return": float(np.mean(tail)) if tail else float("nan"),
+        "final_return": final_return,
         "eval": final,
         "random_eval": rand,
         "best_prompt": state["best"][0] if state["best"] else None,

@@ -484,7 +484,8 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     else:
         run_dir = new_run_dir(args.logdir, args.env_id, args.algo, args.seed)
     write_run_info(run_dir, args.algo, args)
-    with RunLogger(run_dir, purge_step=state["global_step"] + 1 if resume else None) as log:
+    purge = state["global_step"] + 1 if resume else None
+    with RunLogger(run_dir, purge_step=purge, args=args) as log:
         model.set_logger(Logger(str(run_dir), [TensorBoardFormat(log)]))
         callback = RunCallback(args, log, state, venv.venv.backend)
         try:

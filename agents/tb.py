@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -40,9 +42,13 @@ class RunLogger:
         run_dir: Where the event files go.
         purge_step: On resume, the checkpoint's step: events logged after it by the interrupted
             run are dropped, so the curve has no doubled tail.
+        args: The run's ``Args``, logged as ``text/args`` when the run starts (not on resume,
+            whose first part logged them).
     """
 
-    def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, purge_step: int | None = None, args: Any | None = None
+    ) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         # TensorBoard reads a directory's event files in name order, and a name starts with the
@@ -51,6 +57,8 @@ class RunLogger:
         while stamps and time.time() < max(stamps) + 1:
             time.sleep(0.05)
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+        if args is not None and purge_step is None:
+            self.text("text/args", args_markdown(args), 0)
 
     def __enter__(self) -> RunLogger:
         return self
@@ -76,16 +84,68 @@ class RunLogger:
         """Log markdown text."""
         self.writer.add_text(tag, text, step)
 
+    def hparams(self, args: Any, metrics: dict[str, float], step: int) -> None:
+        """One HParams entry of the run: its ``Args`` and final ``metrics`` (``hparams/`` tags).
+
+        Written into the run's own event file (not the sub-directory ``add_hparams`` makes), so
+        the HParams tab lists each run once, next to its scalars.
+        """
+        from torch.utils.tensorboard.summary import hparams
+
+        values = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+        tags = {f"hparams/{k}": v for k, v in values.items()}
+        for summary in hparams(hparam_values(args), tags):
+            self.writer.file_writer.add_summary(summary)
+        self.scalars(tags, step)
+
     def close(self) -> None:
         """Flush and close the event file."""
         self.writer.close()
 
 
+def hparam_values(args: Any) -> dict[str, int | float | str | bool]:
+    """An ``Args`` dataclass as HParams values: numbers, strings and bools kept, the rest (``None``,
+    dicts, lists) as their JSON text.
+
+    >>> from dataclasses import dataclass, field
+    >>> @dataclass
+    ... class A:
+    ...     lr: float = 0.1
+    ...     backend: str | None = None
+    ...     env_kwargs: dict = field(default_factory=lambda: {"level": "style"})
+    >>> hparam_values(A())
+    {'lr': 0.1, 'backend': 'null', 'env_kwargs': '{"level": "style"}'}
+    """
+    out: dict[str, int | float | str | bool] = {}
+    for name, value in dataclasses.asdict(args).items():
+        keep = isinstance(value, int | float | str | bool)
+        out[name] = value if keep else json.dumps(value, sort_keys=True, default=str)
+    return out
+
+
+def args_markdown(args: Any) -> str:
+    """A markdown table of an ``Args`` dataclass (``text/args``)."""
+    rows = ["| setting | value |", "|---|---|"]
+    rows += [f"| {k} | `{v!r}` |" for k, v in dataclasses.asdict(args).items()]
+    return "\n".join(rows)
+
+
 def backend_scalars(backend: RewardBackend) -> dict[str, float]:
-    """``backend/cache_hit_rate``, ``backend/images_per_s``, ``backend/images_generated``."""
+    """``backend/cache_hit_rate``, ``backend/scene_reuse_rate``, ``backend/images_per_s``, ...
+
+    ``cache_hit_rate`` counts exact ``(prompt, image seed)`` repeats answered from the memory or
+    disk cache. In training each episode draws fresh image seeds, so such repeats are rare and
+    the rate stays near 0 (it rises in evaluation, which replays fixed seeds). What saves work
+    in training is the scene cache of the shapes world: a new prompt that renders a scene already
+    drawn with that seed takes its scores without generating. ``scene_reuse_rate`` is that share
+    of the cache misses, ``images_reused`` their count.
+    """
     stats = backend.stats
+    reused = stats.extra.get("images_reused", 0)
     return {
         "backend/cache_hit_rate": stats.cache_hit_rate,
+        "backend/scene_reuse_rate": reused / max(1, stats.misses),
+        "backend/images_reused": reused,
         "backend/images_per_s": stats.images_per_s,
         "backend/images_generated": stats.images_generated,
     }

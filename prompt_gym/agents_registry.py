@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from prompt_gym.checks import check_env, nonnegative_int, parse_env_kwargs
+
 if TYPE_CHECKING:
     from prompt_gym.agents.protocol import Agent, TrainableAgent
 
@@ -139,7 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         given = sorted(
             f"--{k.replace('_', '-')}"
             for k, v in vars(args).items()
-            if v is not None and k in {*_TRAIN_FLAGS, "agent", "config"} - {"total_timesteps"}
+            if v is not None
+            and k in {*_TRAIN_FLAGS, "agent", "config", "env_kwargs"} - {"total_timesteps"}
         )
         if given:
             raise ValueError(
@@ -159,13 +162,42 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "SFT pairs are for --agent lm-ppo"
             )
         config = load_config(args.config) if args.config else {}
+        if args.env_kwargs:
+            config["env_kwargs"] = merge_env_kwargs(config.get("env_kwargs"), args.env_kwargs)
         run_args = make_args(agent.Args, {**config, **AGENTS[name].fixed}, **flags)
+    check_run_args(agent, run_args)
     try:
         summary = agent.train(run_args, resume=args.resume)
     except KeyboardInterrupt:
         return 130
     _print_train_summary(name, agent, run_args, summary)
     return 0
+
+
+def merge_env_kwargs(config: Any, items: list[str]) -> dict[str, Any]:
+    """The config's ``env_kwargs`` with ``--env-kwargs key:value ...`` merged over them.
+
+    Raises:
+        ValueError: If the config's ``env_kwargs`` is not a mapping, or an item is malformed.
+
+    >>> merge_env_kwargs({"level": "objects", "n_tokens": 8}, ["level:style"])
+    {'level': 'style', 'n_tokens': 8}
+    """
+    if config is not None and not isinstance(config, dict):
+        raise ValueError(f"setting env_kwargs must be a mapping, got {config!r}")
+    return {**(config or {}), **parse_env_kwargs(items)}
+
+
+def check_run_args(agent: TrainableAgent, run_args: Any) -> None:
+    """What every run needs, checked before its run directory is made: a seed >= 0, a
+    prompt-gym env id and env kwargs that env takes.
+
+    Raises:
+        ValueError: On the first of these that is wrong.
+    """
+    if getattr(run_args, "seed", 0) < 0:
+        raise ValueError(f"seed must be >= 0, got {run_args.seed}")
+    check_env(run_args.env_id, agent.env_kwargs(run_args))
 
 
 def env_split_default(env_id: str) -> str | None:
@@ -299,6 +331,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         agent = load_agent(name)
     if args.backend:
         env_kwargs["backend"] = args.backend
+    env_kwargs.update(parse_env_kwargs(args.env_kwargs))
+    check_env(env_id, env_kwargs)
     split = env_split_default(env_id)
     if args.split is not None:
         if split is None:
@@ -346,6 +380,14 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+ENV_KWARGS_FLAG: dict[str, Any] = {
+    "nargs": "+",
+    "metavar": "KEY:VALUE",
+    "help": "env keyword arguments, e.g. level:style n_tokens:32 (values read as YAML; merged "
+    "over the config's env_kwargs)",
+}
+
+
 def add_agent_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``eval``."""
     train = sub.add_parser(
@@ -357,10 +399,11 @@ def add_agent_commands(sub: argparse._SubParsersAction) -> None:
         "--total-timesteps", type=int, help="environment steps (default: the agent's)"
     )
     train.add_argument("--num-envs", type=int, help="sub-envs of the vector env")
-    train.add_argument("--seed", type=int)
+    train.add_argument("--seed", type=nonnegative_int)
     train.add_argument("--logdir", help="parent of the fresh run directory (default runs/)")
     train.add_argument("--backend", help="backend preset overriding the id's default")
     train.add_argument("--config", help="YAML file of the agent's Args fields")
+    train.add_argument("--env-kwargs", **ENV_KWARGS_FLAG)
     train.add_argument(
         "--sft",
         metavar="PAIRS.jsonl",
@@ -379,7 +422,9 @@ def add_agent_commands(sub: argparse._SubParsersAction) -> None:
         "--agent", choices=list(AGENTS), help=f"a baseline instead: {', '.join(BASELINES)}"
     )
     ev.add_argument("--episodes", type=int, default=100)
-    ev.add_argument("--seed", type=int, default=10_000, help="episode i is reset with seed + i")
+    ev.add_argument(
+        "--seed", type=nonnegative_int, default=10_000, help="episode i is reset with seed + i"
+    )
     ev.add_argument("--backend", help="backend preset overriding the id's default")
     ev.add_argument(
         "--split",
@@ -387,5 +432,6 @@ def add_agent_commands(sub: argparse._SubParsersAction) -> None:
         help="prompt split of the PromptRewrite* ids (default: the env's, train; the lm-ppo "
         "training summary reports the test split)",
     )
+    ev.add_argument("--env-kwargs", **ENV_KWARGS_FLAG)
     ev.add_argument("--json", help="also write the results to this JSON file")
     ev.set_defaults(fn=cmd_eval)

@@ -10,6 +10,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from prompt_gym.checks import positive_int
+
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the registered env ids, backend presets, components and reward configs."""
@@ -90,6 +92,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``prompt-gym`` argument parser."""
     parser = argparse.ArgumentParser(prog="prompt-gym", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "list", help="registered ids, backends, presets, reward configs, agents"
@@ -99,11 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--suite", help="run this suite (shapes, shapes-quick) and write its outputs"
     )
     bench.add_argument("--quick", action="store_true", help="the shapes-quick suite")
-    bench.add_argument("--seeds", type=int, default=3, help="suite runs per agent and task")
+    bench.add_argument(
+        "--seeds", type=positive_int, default=3, help="suite runs per agent and task"
+    )
     bench.add_argument("--tasks", nargs="+", help="only these tasks of the suite")
     bench.add_argument("--out", help="suite output folder (default suite-NAME)")
     bench.add_argument("--backend", default="shapes")
-    bench.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64, 256])
+    bench.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 16, 64, 256])
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.set_defaults(fn=cmd_bench)
     download = sub.add_parser("download", help="prefetch a model preset (on a connected machine)")
@@ -117,9 +122,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """The installed distribution's version (the package's own when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("prompt-gym")
+    except PackageNotFoundError:
+        import prompt_gym
+
+        return prompt_gym.__version__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``prompt-gym`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``prompt-gym`` console script; returns the exit code.
+
+    Bad input of any kind (flags, config, env id or kwargs, files) is one ``error:`` line on
+    stderr and exit code 2, before any run directory is made; ``--help`` and ``--version`` 0.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse's usage errors (2), --help and --version (0)
+        return exit_.code if isinstance(exit_.code, int) else 0
     try:
         return int(args.fn(args) or 0)
     except (ValueError, FileNotFoundError) as err:

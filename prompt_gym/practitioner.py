@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from prompt_gym.checks import nonnegative_int, positive_int
+
 INVERT_METHODS = ("greedy", "pez", "reinforce")
 INVERT_ID = "ImageInversion-v0"
 REWRITE_ID = "PromptRewrite-v0"
@@ -27,19 +29,34 @@ REWRITE_ID = "PromptRewrite-v0"
 def load_image(path: str | Path) -> np.ndarray:
     """A PNG/JPG file as ``uint8 (H, W, 3)``.
 
+    PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is a hard limit here: an image
+    above it is refused, not decoded with a warning.
+
     Raises:
-        ValueError: If the file is missing or is not an image.
+        ValueError: If the file is missing, is not an image, is truncated or corrupt, or has more
+            pixels than ``Image.MAX_IMAGE_PIXELS``.
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no image at {path}")
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except UnidentifiedImageError as err:
         raise ValueError(f"{path} is not an image PIL can read") from err
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ValueError(
+            f"{path} has more pixels than PIL's limit of {Image.MAX_IMAGE_PIXELS} (a possible "
+            "decompression bomb); resize it first"
+        ) from err
+    except (OSError, SyntaxError) as err:  # truncated or corrupt data (PIL raises both)
+        raise ValueError(f"{path} is a truncated or corrupt image ({err})") from err
 
 
 def save_image(image: np.ndarray, path: Path) -> Path:
@@ -249,10 +266,14 @@ def add_practitioner_commands(sub: argparse._SubParsersAction) -> None:
         "--out", help="prompt file (default IMAGE.prompt.txt); the regenerated image goes beside it"
     )
     inv.add_argument(
-        "--steps", type=int, help="PEZ steps (default 1000) or REINFORCE env steps (2000)"
+        "--steps",
+        type=positive_int,
+        help="PEZ steps (default 1000) or REINFORCE env steps (2000)",
     )
-    inv.add_argument("--prompt-len", type=int, default=16, help="PEZ prompt tokens (16)")
-    inv.add_argument("--seed", type=int, default=0, help="seed of the search and the regeneration")
+    inv.add_argument("--prompt-len", type=positive_int, default=16, help="PEZ prompt tokens (16)")
+    inv.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seed of the search and the regeneration"
+    )
     inv.set_defaults(fn=cmd_invert)
 
     rw = sub.add_parser("rewrite", help="rewrite a prompt for better images")
@@ -261,6 +282,8 @@ def add_practitioner_commands(sub: argparse._SubParsersAction) -> None:
     rw.add_argument(
         "--backend", help=f"backend preset (default: the run's, or {REWRITE_ID}'s without one)"
     )
-    rw.add_argument("--seed", type=int, default=0, help="seed of the images that score it")
+    rw.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seed of the images that score it"
+    )
     rw.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     rw.set_defaults(fn=cmd_rewrite)

@@ -32,6 +32,20 @@ def events(run_dir: Path) -> EventAccumulator:
     return acc
 
 
+def hparams(run_dir: Path) -> tuple[dict, set[str]]:
+    """The run's HParams entry: ``({name: value}, metric tags)``."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    content = events(run_dir).PluginTagToContent("hparams")
+    data = {tag: HParamsPluginData.FromString(raw) for tag, raw in content.items()}
+    start = data["_hparams_/session_start_info"].session_start_info.hparams
+    values = {
+        k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind")) for k, v in start.items()
+    }
+    metrics = {m.name.tag for m in data["_hparams_/experiment"].experiment.metric_infos}
+    return values, metrics
+
+
 def curve(run_dir: Path) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events(run_dir).Scalars("charts/episodic_return")]
 
@@ -70,6 +84,8 @@ def test_train_reinforce_writes_logs_checkpoint_curve_and_summary(tmp_path, caps
             "shapes",
             "--config",
             str(cfg),
+            "--env-kwargs",
+            "n_tokens:6",
         ]
     )
     out = capsys.readouterr().out
@@ -89,7 +105,19 @@ def test_train_reinforce_writes_logs_checkpoint_curve_and_summary(tmp_path, caps
     assert list((run_dir / "checkpoints").glob("step_*.pt"))
     info = json.loads((run_dir / "run.json").read_text())
     assert info["agent"] == "reinforce" and info["args"]["baseline"] == "value"
+    assert info["args"]["env_kwargs"] == {"n_tokens": 6}
+    values, metrics = hparams(run_dir)
+    assert values["baseline"] == "value" and values["num_envs"] == 8
+    assert values["env_kwargs"] == '{"n_tokens": 6}' and values["backend"] == "shapes"
+    assert metrics == {
+        "hparams/eval_mean_return",
+        "hparams/random_mean_return",
+        "hparams/final_train_return",
+    }
     acc = events(run_dir)
+    assert metrics <= set(acc.Tags()["scalars"])
+    assert "text/args/text_summary" in acc.Tags()["tensors"]
+    assert "backend/scene_reuse_rate" in acc.Tags()["scalars"]
     tags = acc.Tags()
     assert REQUIRED_SCALARS | {"losses/value_loss"} <= set(tags["scalars"])
     assert "images/target_vs_generated" in tags["images"]
@@ -114,6 +142,8 @@ def test_train_maskable_ppo_logs_namespaced_sb3_metrics(tmp_path, capsys):
     assert REQUIRED_SCALARS | {"losses/value_loss", "losses/approx_kl"} <= set(tags["scalars"])
     assert "images/target_vs_generated" in tags["images"]
     assert list((run_dir / "checkpoints").glob("step_*.zip"))
+    values, metrics = hparams(run_dir)
+    assert values["algo"] == "maskable-ppo" and "hparams/eval_mean_return" in metrics
 
 
 @pytest.mark.parametrize("agent", ["reinforce", "maskable-ppo"])
@@ -291,3 +321,23 @@ def test_eval_reports_the_fresh_seed_score_below_the_seed_greedy_fitted(tmp_path
     assert greedy["fresh_images"] == 4
     assert greedy["fresh_mean"] < greedy["mean_final_similarity"] - 0.01
     assert greedy["fresh_mean"] > rnd["fresh_mean"] + greedy["fresh_ci95"]
+
+
+def test_backend_scalars_count_exact_repeats_and_scene_reuse():
+    # Why backend/cache_hit_rate is ~0 in training: each episode draws fresh image seeds, so
+    # exact (prompt, seed) repeats are rare; a new prompt of an already drawn scene is counted by
+    # backend/scene_reuse_rate instead.
+    from prompt_gym.agents.tb import backend_scalars
+
+    from prompt_gym import make_backend
+
+    backend = make_backend("shapes")
+    backend.score(["a red circle"], [0])
+    assert backend_scalars(backend)["backend/cache_hit_rate"] == 0.0
+    backend.score(["a red circle"], [0])  # the same request: a cache hit
+    assert backend_scalars(backend)["backend/cache_hit_rate"] == 0.5
+    backend.score(["red circle, a"], [0])  # another prompt of the same scene: a miss, reused
+    got = backend_scalars(backend)
+    assert got["backend/cache_hit_rate"] == pytest.approx(1 / 3)
+    assert got["backend/scene_reuse_rate"] == 0.5 and got["backend/images_reused"] == 1
+    assert got["backend/images_generated"] == 1

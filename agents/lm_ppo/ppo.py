@@ -518,17 +518,27 @@ def log_update(
 
 def log_final_eval(
     log: RunLogger,
+    args: Args,
     state: dict[str, Any],
     summaries: dict[str, dict[str, Any]],
     final: list[Episode],
 ) -> None:
-    """The end-of-run evaluation: ``eval/`` scalars (PPO, SFT, random), rewrites, best prompts."""
+    """The end of a run: ``eval/`` scalars (PPO, SFT, random), HParams, rewrites, best prompts."""
     step = state["global_step"]
     log.scalars(
         {
             "eval/mean_return": summaries["eval"]["mean_return"],
             "eval/sft_mean_return": summaries["sft_eval"]["mean_return"],
             "eval/random_mean_return": summaries["random_eval"]["mean_return"],
+        },
+        step,
+    )
+    log.hparams(
+        args,
+        {
+            "eval_mean_return": summaries["eval"]["mean_return"],
+            "sft_mean_return": summaries["sft_eval"]["mean_return"],
+            "random_mean_return": summaries["random_eval"]["mean_return"],
         },
         step,
     )
@@ -577,7 +587,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
     policy.to(device).eval()
 
     purge = ckpt["state"]["global_step"] + 1 if ckpt is not None else None
-    with RunLogger(run_dir, purge_step=purge) as log:
+    with RunLogger(run_dir, purge_step=purge, args=args) as log:
         # SFT: the initial policy and the frozen reference
         if resume is None:
             sft_stats: dict[str, Any] = {"sft_steps": 0, "sft_init": args.sft_init}
@@ -678,7 +688,7 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
         evals = {name: run_rewriter(test_venv, r, seeds) for name, r in rewriters.items()}
         test_venv.close()
         summaries = {name: summarize(eps, args.env_id) for name, eps in evals.items()}
-        log_final_eval(log, state, summaries, evals["eval"])
+        log_final_eval(log, args, state, summaries, evals["eval"])
         png = plot_curve(
             state["curve"],
             run_dir / CURVE_PNG,
