@@ -113,7 +113,10 @@ def _matches(value: Any, hint: Any) -> bool:
     if origin in (list, tuple, collections.abc.Sequence):
         return isinstance(value, list | tuple) and not isinstance(value, str)
     if isinstance(hint, type):
-        return isinstance(value, hint)
+        try:
+            return isinstance(value, hint)
+        except TypeError:  # a Protocol that is not runtime-checkable: not checked here
+            return True
     return True  # a hint this check does not know: leave it to the agent's own checks
 
 

@@ -234,3 +234,27 @@ def test_sb3_vec_env_rejects_the_wrong_number_of_actions() -> None:
         with pytest.raises(ValueError, match="one action per sub-env \\(2\\)"):
             venv.step(actions)
     venv.step(np.full(2, stop))  # nothing was lost
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "name"),
+    [
+        ("ImageInversion-Shapes-v0", {"target_index": 1.5}, "target_index"),
+        ("ImageInversion-Shapes-v0", {"num_images": 2.0}, "num_images"),
+        ("ImageInversion-Shapes-v0", {"n_captions": "3"}, "n_captions"),
+        ("ImageInversion-Shapes-v1", {"n_tokens": True}, "n_tokens"),
+        ("PromptRewrite-Shapes-v0", {"max_modifiers": "4"}, "max_modifiers"),
+        ("PromptRewriteTokens-Shapes-v0", {"max_new_tokens": 7.5}, "max_new_tokens"),
+    ],
+)
+def test_mistyped_kwargs_are_rejected_at_make_time_with_their_name(env_id, kwargs, name):
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        gym.make(env_id, **kwargs)
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        gym.make_vec(env_id, num_envs=2, **kwargs)
+
+
+def test_numbers_of_the_right_kind_still_work():
+    env = gym.make("ImageInversion-Shapes-v0", invalid_penalty=-1, n_tokens=np.int64(6).item())
+    env.reset(seed=0)
+    assert env.unwrapped.action_space.n == 7

@@ -145,8 +145,8 @@ def test_malformed_options_raise(options, message):
         ({"invalid_penalty": 1.0}, "invalid_penalty must be a finite number <= 0"),
         ({"invalid_penalty": float("nan")}, "invalid_penalty must be a finite number"),
         ({"invalid_penalty": float("-inf")}, "invalid_penalty must be a finite number"),
-        ({"invalid_penalty": "-1"}, "invalid_penalty must be a finite number"),
-        ({"invalid_penalty": True}, "invalid_penalty must be a finite number"),
+        ({"invalid_penalty": "-1"}, "invalid_penalty must be float, got '-1'"),
+        ({"invalid_penalty": True}, "invalid_penalty must be float, got True"),
     ],
 )
 def test_bad_arguments_raise(kwargs, message):

@@ -33,7 +33,9 @@ prompt spaces) is memoised per backend in :mod:`prompt_gym.envs.memo`.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -43,6 +45,7 @@ import numpy as np
 
 from prompt_gym.backends import RewardBackend, ScoreResult
 from prompt_gym.backends.factory import shared_backend
+from prompt_gym.checks import check_type
 from prompt_gym.envs.lookahead import Lookahead, score_lookaheads
 
 INVALID_ACTION_MODES = ("penalize", "raise")
@@ -298,18 +301,30 @@ def core_options(core_cls: type[EnvCore], arguments: dict[str, Any]) -> dict[str
     An env class lists its arguments in its own ``__init__`` (so ``help()`` shows them) and
     passes ``core_options(Core, locals())`` on, so the list is not written out a second time.
 
+    Each value is checked against the core's type hint when the env is made
+    (:func:`prompt_gym.checks.check_type`: an ``int`` argument takes no float, string or bool),
+    so a mistyped kwarg fails with its name instead of deep inside the env.
+
     Raises:
         TypeError: If ``arguments`` lacks one of the core's keyword-only arguments.
+        ValueError: If a value does not have its argument's type.
     """
-    names = [
-        p.name
-        for p in inspect.signature(core_cls).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
-    missing = [n for n in names if n not in arguments]
+    hints = _keyword_hints(core_cls)
+    missing = [n for n in hints if n not in arguments]
     if missing:
         raise TypeError(f"{core_cls.__name__} needs the arguments {missing}")
-    return {name: arguments[name] for name in names}
+    return {n: check_type(n, arguments[n], hint, text_floats=False) for n, hint in hints.items()}
+
+
+@functools.cache
+def _keyword_hints(core_cls: type[EnvCore]) -> dict[str, Any]:
+    """The keyword-only arguments of ``core_cls`` and their resolved type hints, in order."""
+    hints = typing.get_type_hints(core_cls.__init__)
+    return {
+        p.name: hints.get(p.name, Any)
+        for p in inspect.signature(core_cls).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 def core_argument(core_cls: type[EnvCore], kwargs: Mapping[str, Any], name: str) -> Any:
