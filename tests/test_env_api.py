@@ -13,7 +13,7 @@ import pytest
 import prompt_gym
 from prompt_gym import make_backend
 from prompt_gym.backends.registry import BACKENDS
-from prompt_gym.backends.world import SHAPES_WORLD, TEXT_WORLD, TINY_WORLD, world_of
+from prompt_gym.backends.world import SHAPES_WORLD, TEXT_WORLD, TINY_WORLD
 from prompt_gym.envs.registration import FAMILIES
 from prompt_gym.envs.targets import EnvTargets
 
@@ -136,7 +136,9 @@ def test_presets_declare_their_world_and_envs_read_it():
     assert BACKENDS["shapes"].world is SHAPES_WORLD and BACKENDS["shapes-v3"].world is SHAPES_WORLD
     assert BACKENDS["tiny"].world is TINY_WORLD and BACKENDS["sd-turbo"].world is TEXT_WORLD
     backend = make_backend("shapes")
-    assert world_of(backend) is SHAPES_WORLD
+    assert backend.world is SHAPES_WORLD
+    bare = prompt_gym.RewardBackend(backend.generator, backend.scorer, backend.captioner)
+    assert bare.world is TEXT_WORLD  # built from components without a world: the shipped data
     env = gym.make("PromptRewrite-Shapes-v0")
     assert list(env.unwrapped.modifiers) == SHAPES_WORLD.modifiers()
     assert set(env.unwrapped.prompt_set) == set(SHAPES_WORLD.prompts("train"))

@@ -98,7 +98,6 @@ from prompt_gym.agents.tb import (
 from torch import nn
 
 from prompt_gym.backends import RewardBackend
-from prompt_gym.backends.world import world_of
 from prompt_gym.envs.prompt_rewrite_tokens import TokenSpace
 from prompt_gym.envs.prompt_sets import load_modifiers
 
@@ -300,7 +299,7 @@ def check_sft_source(args: Args, venv: gym.vector.VectorEnv) -> None:
         ValueError: If SFT would run without pairs on a backend that cannot generate them.
     """
     wants_pairs = args.sft_steps > 0 and args.sft is None and args.sft_init is None
-    if wants_pairs and not world_of(venv.unwrapped.backend).procedural:
+    if wants_pairs and not venv.unwrapped.backend.world.procedural:
         raise ValueError(
             f"{args.env_id} needs SFT pairs: pass sft=PAIRS.jsonl (lines of "
             '{"source": plain prompt, "target": engineered prompt}), sft_init=SFT.pt, or '

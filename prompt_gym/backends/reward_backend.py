@@ -55,6 +55,7 @@ from prompt_gym.backends.records import (
 from prompt_gym.backends.results import BackendStats, ScoreResult
 from prompt_gym.backends.validation import check_requests, check_texts
 from prompt_gym.backends.workers import TIMEOUT_S
+from prompt_gym.backends.world import TEXT_WORLD, World
 
 Request = tuple[str, int]
 
@@ -125,7 +126,9 @@ class RewardBackend:
         worker_timeout_s: Seconds to wait for a worker's reply before raising
             :class:`~prompt_gym.backends.workers.WorkerError` naming its pid (default 300).
         world: The world data of the preset (target sets, prompt sets, modifiers, tokenizer),
-            as :func:`~prompt_gym.backends.factory.make_backend` passes it; ``None`` if none.
+            as :func:`~prompt_gym.backends.factory.make_backend` passes it; ``None`` (a backend
+            built directly from components) gets the shipped text data,
+            :data:`~prompt_gym.backends.world.TEXT_WORLD`.
 
     Raises:
         ValueError: If ``workers`` is not a positive integer, or a component does not implement
@@ -145,7 +148,7 @@ class RewardBackend:
         keep_images: int = 0,
         workers: int = 1,
         worker_timeout_s: float = TIMEOUT_S,
-        world: Any = None,
+        world: World | None = None,
     ) -> None:
         check_components(generator, scorer, captioner)
         self.compute = ComputePool(generator, scorer, workers, worker_timeout_s)
@@ -153,7 +156,7 @@ class RewardBackend:
         self.generator, self.scorer, self.captioner = generator, scorer, captioner
         self.name, self.version = name, version
         self.cache_dir = cache_dir
-        self.world = world
+        self.world: World = TEXT_WORLD if world is None else world
         self.namespace = json.dumps(
             {
                 "backend": name,

@@ -30,7 +30,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
 import numpy as np
 
@@ -239,13 +238,3 @@ TEXT_WORLD = TextWorld()
 """The world of the real presets (and of a backend built without one)."""
 TINY_WORLD = TextWorld(name="text-tiny", tokenizer="tiny-gpt2")
 """The shipped data with the token env's offline tokenizer: the world of the ``tiny`` preset."""
-
-
-def world_of(backend: Any) -> World:
-    """``backend.world``, or :data:`TEXT_WORLD` for a backend built without a world.
-
-    A backend made by :func:`~prompt_gym.backends.factory.make_backend` carries its preset's
-    world; one built directly from components (``world=None``) gets the shipped text data.
-    """
-    world = backend.world
-    return TEXT_WORLD if world is None else world

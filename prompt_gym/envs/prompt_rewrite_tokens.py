@@ -16,7 +16,6 @@ import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult
-from prompt_gym.backends.world import world_of
 from prompt_gym.envs.core import (
     EnvCore,
     PromptEnv,
@@ -99,7 +98,7 @@ class PromptRewriteTokensCore(EnvCore):
     ) -> None:
         super().__init__(backend, invalid_action, invalid_penalty)
         self.prompts = load_prompts(backend, split, prompts)
-        world = world_of(backend)
+        world = backend.world
         if tokenizer is None or isinstance(tokenizer, str):
             tokenizer = load_tokenizer(tokenizer or world.tokenizer, world, self.prompts)
         self.tokenizer = tokenizer

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prompt_gym.backends import RewardBackend
-from prompt_gym.backends.world import SPLITS, world_of
+from prompt_gym.backends.world import SPLITS
 
 
 def _read_lines(path: str | Path) -> list[str]:
@@ -43,7 +43,7 @@ def load_prompts(
         if not all(isinstance(p, str) for p in out):
             raise ValueError("every prompt must be a str")
     else:
-        out = world_of(backend).prompts(split)
+        out = backend.world.prompts(split)
     if not out:
         raise ValueError("the prompt list is empty")
     return out
@@ -58,7 +58,7 @@ def load_modifiers(
         ValueError: For a missing file, an empty bank, or duplicate modifiers.
     """
     if modifiers is None:
-        out = world_of(backend).modifiers()
+        out = backend.world.modifiers()
     elif isinstance(modifiers, list | tuple):
         out = list(modifiers)
     else:
@@ -80,4 +80,4 @@ def count_tokens(backend: RewardBackend, texts: list[str]) -> list[int]:
     >>> count_tokens(make_backend("shapes"), ["a red circle, vivid"])
     [7]
     """
-    return world_of(backend).count_tokens(backend.generator, texts)
+    return backend.world.count_tokens(backend.generator, texts)

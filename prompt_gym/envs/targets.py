@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 
 from prompt_gym.backends import RewardBackend, Target
-from prompt_gym.backends.world import TargetSet, world_of
+from prompt_gym.backends.world import TargetSet
 from prompt_gym.envs.memo import BackendMemo
 
 _TARGET_SETS = BackendMemo()
@@ -39,7 +39,7 @@ class EnvTargets:
         self._set: TargetSet = _TARGET_SETS.get(
             backend,
             (level, size, seed),
-            lambda: world_of(backend).target_set(backend.generator, level, size, seed),
+            lambda: backend.world.target_set(backend.generator, level, size, seed),
         )
 
     def __len__(self) -> int:
