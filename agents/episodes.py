@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 import prompt_gym  # noqa: F401  (registers the env ids)
+from prompt_gym.progress import advance
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 """A batched policy: observations of a vector env in, one action per sub-env out."""
@@ -142,6 +143,7 @@ def collect_episodes(
             for i in np.flatnonzero(done):
                 frames[i] = rendered[i]
         running &= ~done
+        advance(int(done.sum()))
         obs = next_obs
     return [Episode.from_steps(steps[i], finals[i], seeds[i], frames[i]) for i in range(n)]
 

@@ -42,6 +42,7 @@ from prompt_gym.envs.prompt_rewrite import SEPARATOR, PromptRewriteEnv
 from prompt_gym.envs.prompt_rewrite_tokens import PromptRewriteTokensEnv, TokenSpace
 from prompt_gym.envs.prompt_sets import load_modifiers
 from prompt_gym.envs.vector import PromptVectorEnv
+from prompt_gym.progress import advance
 
 AGENT = "greedy"
 TOLERANCE = 1e-9
@@ -233,6 +234,7 @@ def run_episodes(
             current[i] = next_obs
             if terminated or truncated:
                 finals[i], running[i] = infos[i], False
+                advance()
     return [Episode.from_steps(steps[i], finals[i], seeds[i]) for i in range(n)]
 
 

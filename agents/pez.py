@@ -34,6 +34,7 @@ from prompt_gym.agents.checkpoints import reject_checkpoint
 from prompt_gym.agents.episodes import Episode
 
 from prompt_gym.backends import RewardBackend
+from prompt_gym.progress import advance
 
 AGENT = "pez"
 
@@ -229,6 +230,7 @@ def evaluate(
                     seed=seed + i,
                 )
             )
+            advance()
         return out
     finally:
         env.close()

@@ -18,6 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from prompt_gym.agents.checkpoints import find_checkpoint
@@ -26,6 +27,7 @@ from prompt_gym.agents.random_agent import RandomPolicy
 from prompt_gym.agents.tb import CURVE_PNG, RunLogger, log_examples, plot_curve
 
 from prompt_gym.checks import check_type
+from prompt_gym.envs.image_inversion import ImageInversionEnv
 
 RUN_INFO = "run.json"
 """The settings file of a run directory."""
@@ -227,6 +229,8 @@ def finish_run(
         run_dir / CURVE_PNG,
         f"{agent} on {args.env_id} (seed {args.seed})",
         rand["mean_return"],
+        evals=[(state["global_step"], final["mean_return"], final["ci95"])],
+        best=caption_oracle(args.env_id, env_kwargs, args.eval_episodes, args.eval_seed, options),
     )
     return {
         "run_dir": run_dir,
@@ -239,6 +243,37 @@ def finish_run(
         "best_prompt": state["best"][0] if state["best"] else None,
         "curve": list(curve),
     }
+
+
+def caption_oracle(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    episodes: int,
+    seed: int,
+    options: dict[str, Any] | None = None,
+) -> float | None:
+    """The best-achievable line of a learning curve, where the env knows one.
+
+    On an ImageInversion id whose return is the final similarity (``reward_mode`` ``delta`` or
+    ``terminal``), each evaluation episode's target caption scored on that episode's seeds
+    (the benchmark's oracle); the mean over the ``episodes`` evaluation episodes. ``None``
+    elsewhere: dense returns are sums of similarities, targets without a caption have no
+    oracle, and the rewrite families have no known optimum.
+    """
+    env = gym.make(env_id, **env_kwargs)
+    u = env.unwrapped
+    try:
+        if not isinstance(u, ImageInversionEnv) or u.reward_mode == "dense":
+            return None
+        values = []
+        for i in range(episodes):
+            env.reset(seed=seed + i, options=options)
+            if not u.target.caption:
+                return None
+            values.append(u.evaluate_prompt(u.target.caption))
+        return float(np.mean(values))
+    finally:
+        env.close()
 
 
 def print_interrupted(run_dir: Path, step: int) -> None:

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from prompt_gym.backends import RewardBackend
 from prompt_gym.envs.render import tile
+from prompt_gym.progress import bar
 
 CURVE_PNG = "learning_curve.png"
 """The learning-curve PNG of a run directory."""
@@ -215,10 +216,8 @@ def prompts_markdown(records: Sequence[dict[str, Any]]) -> str:
 
 
 def progress_bar(total: int, initial: int = 0, desc: str = "train") -> tqdm:
-    """A tqdm bar over environment steps."""
-    return tqdm(
-        total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True, mininterval=0.5
-    )
+    """A tqdm bar over environment steps (:func:`prompt_gym.progress.bar`)."""
+    return bar(total, desc, "step", initial)
 
 
 def plot_curve(
@@ -226,8 +225,41 @@ def plot_curve(
     path: Path,
     title: str,
     baseline: float | None = None,
+    evals: Sequence[tuple[int, float, float]] = (),
+    best: float | None = None,
+    baseline_label: str = "random agent (eval)",
 ) -> Path:
-    """Write a PNG of mean episodic return against environment steps (Agg backend)."""
+    """Write the learning-curve PNG of :func:`curve_figure` to ``path``; return ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = curve_figure(points, title, baseline, evals, best, baseline_label)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def curve_figure(
+    points: Sequence[tuple[int, float]],
+    title: str,
+    baseline: float | None = None,
+    evals: Sequence[tuple[int, float, float]] = (),
+    best: float | None = None,
+    baseline_label: str = "random agent (eval)",
+) -> Any:
+    """A matplotlib figure of mean episodic return against environment steps (Agg backend).
+
+    Args:
+        points: ``(step, batch mean return, ...)`` rows of the training curve.
+        title: Its title.
+        baseline: A reference return drawn as a dashed line (the random agent's by default).
+        evals: ``(step, mean return, 95% CI half-width)`` of evaluation runs, drawn as points
+            with error bars.
+        best: The best-achievable return (:func:`~prompt_gym.agents.runs.caption_oracle`),
+            drawn as a dotted line; ``None`` where the env knows none.
+        baseline_label: The legend entry of ``baseline``.
+
+    Every line and point drawn has a legend entry.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -241,11 +273,21 @@ def plot_curve(
         smooth = np.convolve(y, np.ones(k) / k, mode="valid")
         ax.plot(x[k - 1 :], smooth, color="C0", label=f"moving mean ({k})")
     if baseline is not None:
-        ax.axhline(baseline, color="gray", ls="--", label="random agent (eval)")
+        ax.axhline(baseline, color="gray", ls="--", label=baseline_label)
+    if best is not None:
+        ax.axhline(best, color="C2", ls=":", label="best achievable (target caption, eval)")
+    for i, (step, value, ci) in enumerate(evals):
+        ax.errorbar(
+            [step],
+            [value],
+            yerr=[0.0 if np.isnan(ci) else ci],
+            fmt="o",
+            color="C3",
+            capsize=3,
+            label="greedy policy (eval, 95% CI)" if i == 0 else None,
+        )
     ax.set(xlabel="environment steps", ylabel="episodic return", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig

@@ -48,7 +48,7 @@ def main() -> int:
             if env_id != "CartPole-v1":
                 preset = gym.spec(env_id).kwargs["backend"]  # shapes or shapes-v3
                 backend = make_backend(preset, workers=workers)  # empty caches
-                row[col] = env_steps_per_s(env_id, 64, backend=backend)
+                row[col] = env_steps_per_s(env_id, 64, env_kwargs={"backend": backend})
                 backend.close()
         rows.append(row)
         cells = [f"{row[c]:,.0f}" if c in row else "-" for c in cols]

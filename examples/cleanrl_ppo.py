@@ -4,7 +4,7 @@
 # Changes from the original: the env id (a flat prompt-gym id, made with gym.make_vec, which
 # needs no `import prompt_gym` thanks to the "prompt_gym:" module prefix), the Gymnasium 1.x
 # vector API (terminations/truncations, info["episode"] with "_episode"), argparse built from
-# the Args dataclass instead of tyro, and no wandb/video options.
+# the Args dataclass instead of tyro, a --backend option, and no wandb/video options.
 """PPO (cleanrl's single-file recipe) on a flat prompt-gym id.
 
 python examples/cleanrl_ppo.py --total-timesteps 20000
@@ -42,7 +42,9 @@ class Args:
 
     # Algorithm specific arguments
     env_id: str = "prompt_gym:prompt_gym/ImageInversion-Shapes-Easy-Flat-v1"
-    """the id of the environment"""
+    """the id of the environment (any prompt-gym -Flat id)"""
+    backend: str = ""
+    """the reward backend preset, e.g. tiny (empty: the id's own)"""
     total_timesteps: int = 20000
     """total timesteps of the experiments"""
     learning_rate: float = 2.5e-4
@@ -159,7 +161,8 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     # env setup
-    envs = gym.make_vec(args.env_id, num_envs=args.num_envs)
+    env_kwargs = {"backend": args.backend} if args.backend else {}
+    envs = gym.make_vec(args.env_id, num_envs=args.num_envs, **env_kwargs)
     envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
     assert isinstance(envs.single_action_space, gym.spaces.Discrete), (
         "only discrete action space is supported"

@@ -342,9 +342,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             )
         env_kwargs["split"] = args.split
     split = env_kwargs.get("split", split)
-    episodes = agent.evaluate(
-        env_id, args.episodes, args.seed, env_kwargs, options, checkpoint=ckpt
-    )
+    from prompt_gym.progress import progress
+
+    with progress(args.episodes, f"eval {name}"):
+        episodes = agent.evaluate(
+            env_id, args.episodes, args.seed, env_kwargs, options, checkpoint=ckpt
+        )
     result = {
         "agent": name,
         "checkpoint": source,

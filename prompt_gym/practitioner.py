@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from prompt_gym.checks import nonnegative_int, positive_int
+from prompt_gym.progress import bar
 
 INVERT_METHODS = ("greedy", "pez", "reinforce")
 INVERT_ID = "ImageInversion-v0"
@@ -150,18 +151,22 @@ def invert_reinforce(
     options = {"target": image}
     best: list[dict[str, Any]] = []
     done_steps, update = 0, 0
+    progress = bar(steps, "invert reinforce", "step")
     try:
         while done_steps < steps:
             seeds = runs.episode_seeds(seed, update, args.num_envs)
             episodes = episodes_.collect_episodes(venv, sample, seeds, options)
             reinforce.update(args, model, optimizer, baseline, episodes)
             best = tb.top_prompts(best, episodes, k=1)
-            done_steps += sum(e.length for e in episodes)
+            length = sum(e.length for e in episodes)
+            progress.update(min(length, steps - done_steps))
+            done_steps += length
             update += 1
         greedy = reinforce.make_policy(model, args.mask_actions, deterministic=True)
         final = episodes_.collect_episodes(venv, greedy, [seed] * args.num_envs, options)
         best = tb.top_prompts(best, final[:1], k=1)
     finally:
+        progress.close()
         venv.close()
     return best[0]["prompt"], {"updates": update, "env_steps": done_steps}
 

@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from prompt_gym.backends import RewardBackend, make_backend
+from prompt_gym.progress import advance
 
 WORDS = (
     ["red", "blue", "green", "yellow", "purple", "orange", "pink", "white"],
@@ -97,6 +98,7 @@ def backend_throughput(
         )
         uncached.close()
         cached.close()
+        advance(unit="batch size")
     return rows
 
 
@@ -130,7 +132,7 @@ def env_steps_per_s(
     num_envs: int | None,
     mode: str = "vector_entry_point",
     steps: int = 200,
-    backend: RewardBackend | None = None,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> float:
     """Env steps per second (sub-env steps for vector envs) with random valid actions.
 
@@ -139,10 +141,11 @@ def env_steps_per_s(
         num_envs: ``None`` for the single env, else the vector size.
         mode: ``vector_entry_point`` (native) or ``sync`` (``SyncVectorEnv``).
         steps: Steps per timed repeat.
-        backend: The envs' backend (default: the id's shared one).
+        env_kwargs: The envs' keyword arguments (a ``backend`` object or preset name among them;
+            default: the id's own, with its shared backend).
     """
     rng = np.random.default_rng(0)
-    extra = {} if backend is None else {"backend": backend}
+    extra = dict(env_kwargs or {})
     if num_envs is None:
         env = gym.make(env_id, **extra)
         env.reset(seed=0)

@@ -258,3 +258,9 @@ def test_numbers_of_the_right_kind_still_work():
     env = gym.make("ImageInversion-Shapes-v0", invalid_penalty=-1, n_tokens=np.int64(6).item())
     env.reset(seed=0)
     assert env.unwrapped.action_space.n == 7
+
+
+@pytest.mark.parametrize("backend", ["shapes", "tiny"])
+def test_an_unknown_level_is_rejected_at_make_time_on_every_world(backend):
+    with pytest.raises(ValueError, match="unknown target level 'stlye'.*'style'"):
+        gym.make("ImageInversion-v0", backend=backend, level="stlye")

@@ -187,8 +187,10 @@ class ShapesWorld(World):
 class TextWorld(World):
     """The shipped prompt lists, for real text-to-image models.
 
-    Targets of a level are the prompts of ``data/targets_<level>.txt`` when it ships, else of
-    ``data/targets.txt`` (the whole list: ``size`` and ``seed`` do not apply), rendered by the
+    The levels are the shapes world's names (so every id's default ``level`` works on every
+    preset); another name is a ``ValueError`` when the env is made. Targets of a level are the
+    prompts of ``data/targets_<level>.txt`` when it ships, else of ``data/targets.txt`` (the
+    whole list: ``size`` and ``seed`` do not apply), rendered by the
     backend with seed ``TARGET_SEED_BASE + index`` when an episode first draws them. Every fifth
     line of ``data/prompts.txt`` is the test split. Tokens are the generator's count, or the word
     count where the generator does not know it (``-1``).
@@ -200,7 +202,11 @@ class TextWorld(World):
     procedural: bool = False
 
     def target_set(self, generator: Generator, level: str, size: int, seed: int) -> TargetSet:
+        from prompt_gym.backends.shapes.targets import LEVELS
+
         _check_size(size)
+        if level not in LEVELS:
+            raise ValueError(f"unknown target level {level!r}; {self.name} levels: {list(LEVELS)}")
         try:
             prompts = shipped_lines(f"targets_{level}")
         except FileNotFoundError:

@@ -39,6 +39,7 @@ from prompt_gym.bench.contestants import CONTESTANTS, Entry, Job, greedy_agent
 from prompt_gym.bench.diagnostics import diagnostics
 from prompt_gym.bench.protocol import FreshScorer, family, held_out_kwargs
 from prompt_gym.bench.stats import Interval, ci_overlap, interval_estimate, normalize
+from prompt_gym.progress import advance, progress
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ def _score_run(
         matched[agent] = max(1.0, spent / task.episodes)
         fresh = scorer.score(entry.finals)
         results.append(Result(task.name, agent, run, entry, fresh))
+        advance(unit="run")
         say(
             f"{task.name:26s} run {run} {agent:14s} fresh {fresh.mean():.4f} "
             f"train-seed {results[-1].train.mean():.4f} queries/ep "
@@ -333,7 +335,11 @@ def run_suite(
         raise ValueError(f"unknown tasks {sorted(unknown)} in suite {name!r}")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="prompt-gym-suite-") as logdir:
+    runs = seeds * sum(len(t.agents) for t in chosen)
+    with (
+        tempfile.TemporaryDirectory(prefix="prompt-gym-suite-") as logdir,
+        progress(runs, f"bench {name}", unit="run"),
+    ):
         reports = [run_task(t, seeds, Path(logdir), say) for t in chosen]
     summary = {
         "suite": name,

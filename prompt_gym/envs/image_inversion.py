@@ -561,6 +561,12 @@ class ImageInversionEnv(ImageInversionData, PromptEnv):
         """The words of the episode's prompt space: action ``i`` appends ``candidates[i]``."""
         return tuple(self._episode().words)
 
+    @property
+    def reward_mode(self) -> str:
+        """``"dense"``, ``"delta"`` or ``"terminal"`` (with the last two, a return is the final
+        similarity)."""
+        return self.core.reward_mode
+
     def evaluate_prompt(self, prompt: str) -> float:
         """The similarity (``imageprompt-i2i``) of a free-text prompt on the episode's seeds.
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from prompt_gym.backends.real.forking import install_fork_guard
+
 T = TypeVar("T")
 
 MODEL_DIR_ENV = "PROMPT_GYM_MODEL_DIR"
@@ -161,7 +163,12 @@ _SHARED_LOCK = threading.RLock()
 
 
 def shared(key: Hashable, build: Callable[[], T]) -> T:
-    """Return this process's object for ``key``, calling ``build()`` the first time."""
+    """Return this process's object for ``key``, calling ``build()`` the first time.
+
+    Every model is loaded here, so this is where the fork guard is installed
+    (:func:`~prompt_gym.backends.real.forking.install_fork_guard`).
+    """
+    install_fork_guard()
     with _SHARED_LOCK:
         if key not in _SHARED:
             _SHARED[key] = build()
