@@ -17,6 +17,8 @@ pytest.importorskip("tensorboard")
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "cleanrl_ppo.py"
 UNIFORM_RANDOM_RETURN = 0.46
 """Mean return of uniform random actions on ImageInversion-Shapes-Easy-Flat-v1 (200 episodes)."""
+RANDOM_VALID_RETURN = 0.76
+"""Mean return of uniform random *valid* actions there (200 episodes, 0.761 +- 0.040)."""
 
 
 def run(tmp_path: Path, steps: int, timeout: float, *flags: str) -> list[float]:
@@ -72,6 +74,8 @@ def test_one_iteration_on_every_real_id_on_the_tiny_backend(tmp_path, env_id):
 
 
 @pytest.mark.slow
-def test_ppo_beats_the_uniform_random_policy(tmp_path):
-    returns = run(tmp_path, 40960, timeout=1800)
-    assert np.mean(returns[-50:]) > UNIFORM_RANDOM_RETURN + 0.1
+def test_ppo_learns_past_the_random_valid_policy(tmp_path):
+    """40,960 steps (8 envs x 64-step rollouts): returns rose 0.57 -> 0.85 in one run (5 min)."""
+    returns = run(tmp_path, 40960, 1800, "--num-envs", "8", "--num-steps", "64")
+    assert np.mean(returns[:300]) < RANDOM_VALID_RETURN  # it starts by choosing masked actions
+    assert np.mean(returns[-500:]) > RANDOM_VALID_RETURN + 0.05
