@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from prompt_gym.checks import positive_int
+from prompt_gym.checks import check_env, parse_env_kwargs, positive_int
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -59,19 +59,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
         out = Path(args.out or f"suite-{name}")
         run_suite(name, out, args.seeds, args.tasks)
         return 0
+    from prompt_gym.progress import progress
     from prompt_gym.throughput import backend_throughput, env_steps_per_s
 
-    rows = backend_throughput(args.backend, tuple(args.batch_sizes), repeats=3)
+    env_kwargs = parse_env_kwargs(args.env_kwargs)
+    check_env(args.env, env_kwargs)
+    with progress(len(args.batch_sizes), f"bench {args.backend}", unit="batch size"):
+        rows = backend_throughput(args.backend, tuple(args.batch_sizes), repeats=3)
     print(f"backend {args.backend}: batch | generated/s | generated+scored/s | cache hit (us)")
     for r in rows:
         print(
             f"  {r['batch']:5d} | {r['generated_per_s']:11.0f} | {r['scored_per_s']:18.0f} | {r['cache_hit_us']:.2f}"
         )
-    sps = env_steps_per_s("ImageInversion-Shapes-v0", 64)
-    print(f"ImageInversion-Shapes-v0 native vector env, 64 envs: {sps:.0f} steps/s")
+    sps = env_steps_per_s(args.env, args.num_envs, env_kwargs=env_kwargs)
+    shown = " ".join(f"{k}={v}" for k, v in env_kwargs.items())
+    print(f"{args.env} {shown} native vector env, {args.num_envs} envs: {sps:.0f} steps/s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"backend": rows, "env_steps_per_s_64": sps}, f, indent=2)
+            figures = {"backend": rows, "env": args.env, "env_kwargs": env_kwargs}
+            json.dump({**figures, "num_envs": args.num_envs, "env_steps_per_s": sps}, f, indent=2)
     return 0
 
 
@@ -109,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="suite output folder (default suite-NAME)")
     bench.add_argument("--backend", default="shapes")
     bench.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 16, 64, 256])
+    bench.add_argument(
+        "--env", default="ImageInversion-Shapes-v0", help="the env whose steps/s are measured"
+    )
+    bench.add_argument("--num-envs", type=positive_int, default=64, help="its vector size")
+    bench.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        metavar="KEY:VALUE",
+        help="its keyword arguments, e.g. level:style n_tokens:32 (values read as YAML)",
+    )
     bench.add_argument("--json", help="also write the figures to this JSON file")
     bench.set_defaults(fn=cmd_bench)
     download = sub.add_parser("download", help="prefetch a model preset (on a connected machine)")

@@ -262,5 +262,5 @@ def test_numbers_of_the_right_kind_still_work():
 
 @pytest.mark.parametrize("backend", ["shapes", "tiny"])
 def test_an_unknown_level_is_rejected_at_make_time_on_every_world(backend):
-    with pytest.raises(ValueError, match="unknown target level 'stlye'.*'style'"):
+    with pytest.raises(ValueError, match=r"unknown target level 'stlye'.*'style'"):
         gym.make("ImageInversion-v0", backend=backend, level="stlye")

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-
 from prompt_gym.agents.runs import caption_oracle
 from prompt_gym.agents.tb import curve_figure
+
 from prompt_gym.cli import main
 from prompt_gym.progress import advance, progress
 
