@@ -24,7 +24,34 @@ from contextvars import ContextVar
 
 from tqdm.auto import tqdm
 
-_OPEN: ContextVar[tuple[tqdm, str] | None] = ContextVar("prompt_gym_progress", default=None)
+
+class LazyBar:
+    """A bar drawn from the first unit that finishes, so a command that fails before any
+    work is done prints only its error line.
+
+    Attributes:
+        n: Units done so far.
+    """
+
+    def __init__(self, total: int, desc: str, unit: str, disable: bool) -> None:
+        self.total, self.desc, self.unit, self.disable = total, desc, unit, disable
+        self.n = 0
+        self._bar: tqdm | None = None
+
+    def update(self, n: int) -> None:
+        """Count ``n`` more units (drawing the bar on the first)."""
+        if self._bar is None:
+            self._bar = bar(self.total, self.desc, self.unit, disable=self.disable)
+        self._bar.update(n)
+        self.n += n
+
+    def close(self) -> None:
+        """Close the bar, if it was drawn."""
+        if self._bar is not None:
+            self._bar.close()
+
+
+_OPEN: ContextVar[LazyBar | None] = ContextVar("prompt_gym_progress", default=None)
 
 
 def bar(total: int, desc: str, unit: str, initial: int = 0, disable: bool = False) -> tqdm:
@@ -42,10 +69,12 @@ def bar(total: int, desc: str, unit: str, initial: int = 0, disable: bool = Fals
 
 
 @contextmanager
-def progress(total: int, desc: str, unit: str = "episode", disable: bool = False) -> Iterator[tqdm]:
+def progress(
+    total: int, desc: str, unit: str = "episode", disable: bool = False
+) -> Iterator[LazyBar]:
     """Open a bar of ``total`` units that :func:`advance` moves until the block ends."""
-    opened = bar(total, desc, unit, disable=disable)
-    token = _OPEN.set((opened, unit))
+    opened = LazyBar(total, desc, unit, disable)
+    token = _OPEN.set(opened)
     try:
         yield opened
     finally:
@@ -60,5 +89,5 @@ def advance(n: int = 1, unit: str = "episode") -> None:
     do not move the suite's bar of runs.
     """
     opened = _OPEN.get()
-    if opened is not None and n and opened[1] == unit:
-        opened[0].update(n)
+    if opened is not None and n and opened.unit == unit:
+        opened.update(n)
