@@ -208,14 +208,19 @@ def episode_rows(episodes: Sequence[Episode]) -> list[tuple[str, str, float]]:
 
 
 def rollout_scalars(episodes: Sequence[Episode]) -> dict[str, float]:
-    """``charts/`` means of a batch of episodes."""
-    return {
-        "charts/episodic_return": float(np.mean([e.ret for e in episodes])),
-        "charts/reward_relevance": float(np.mean([e.info["relevance"] for e in episodes])),
-        "charts/reward_aesthetic": float(np.mean([e.info["aesthetic"] for e in episodes])),
-        "charts/response_length": float(np.mean([e.length for e in episodes])),
-        "charts/length_limit_rate": float(np.mean([e.info["length_limit"] for e in episodes])),
-    }
+    """``charts/`` means of a batch of episodes: return, length, and the reward's parts
+    (``charts/reward_<part>`` for each part of :data:`REWARD_PARTS` every episode reports)."""
+    out = {"charts/episodic_return": float(np.mean([e.ret for e in episodes]))}
+    for part in REWARD_PARTS:
+        if all(part in e.info for e in episodes):
+            out[f"charts/reward_{part}"] = float(np.mean([e.info[part] for e in episodes]))
+    out["charts/response_length"] = float(np.mean([e.length for e in episodes]))
+    out["charts/length_limit_rate"] = float(np.mean([e.info["length_limit"] for e in episodes]))
+    return out
+
+
+REWARD_PARTS = ("relevance", "aesthetic", "aesthetic_rm", "pickscore_rm", "pickscore")
+"""Reward parts logged by :func:`rollout_scalars` when every episode reports them."""
 
 
 def evaluate_model(

@@ -9,22 +9,34 @@ meets it: the decoded text re-tokenised and embedded by the scorer. Decoding can
 among the projected prompts that set a new best during the search, the one whose decoded text
 scores best is returned.
 
-Works with the open_clip scorer of the real and tiny backends
-(:class:`~prompt_gym.backends.real.clip.OpenClipScorer`: its ``clip`` model and ``tokenizer``);
-the shapes world's scorer is not differentiable.
+Which model PEZ differentiates through (:func:`white_box`): the backend's own scorer when it is
+an open_clip model (:class:`~prompt_gym.backends.real.clip.OpenClipScorer`: the real presets,
+``tiny``, ``shapes-clip``); otherwise the differentiable proxy the backend's preset declares in
+:data:`prompt_gym.backends.registry.DIFFERENTIABLE_PROXIES`. The ``shapes`` and ``shapes-v3``
+presets, whose procedural scorer has no gradients, declare ``shapes-clip`` (a small CLIP trained
+on the shapes world, :mod:`prompt_gym.backends.shapes.clip_model`): PEZ then optimises against
+the proxy's text tower and the proxy's embeddings of the target images (a white-box proxy, as a
+real PEZ user optimises through one CLIP and generates with a diffusion model), and whatever
+scores the result afterwards (an env's reward, ``prompt-gym invert``'s similarity) is the
+backend's own scorer. On shapes-clip the projection vocabulary is its compact vocabulary (the
+245 BPE tokens of the shapes world's words), not CLIP's 49,406 tokens.
+
+Prompt distillation, concatenation and one prompt for several images:
+:mod:`~prompt_gym.agents.pez_uses`.
 
 Example::
 
     from prompt_gym import make_backend
     from prompt_gym.agents import pez
-    backend = make_backend("tiny")
-    result = pez.invert(backend, images, steps=100)
+    backend = make_backend("shapes")          # PEZ through shapes-clip, scored procedurally
+    result = pez.invert(backend, images, steps=300)
     print(result.prompt, result.similarity)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +53,13 @@ AGENT = "pez"
 
 @dataclass
 class PEZResult:
-    """What :func:`invert` found.
+    """What :func:`search` found.
 
     Attributes:
         prompt: The best hard prompt, decoded.
-        similarity: Mean cosine of ``prompt``'s text embedding (re-tokenised, as the scorer embeds
-            it) to the target image embeddings.
+        similarity: Mean cosine of ``prompt``'s text embedding (re-tokenised, as the white-box
+            scorer embeds it) to the target embeddings (of the images; for distillation, of the
+            prompt being distilled).
         initial_prompt: The random prompt the search started from, decoded.
         initial_similarity: The same measure for ``initial_prompt``.
         token_ids: Token ids of the projected prompt ``prompt`` was decoded from.
@@ -61,24 +74,45 @@ class PEZResult:
     history: list[tuple[int, float]] = field(default_factory=list)
 
 
-def check_backend(backend: RewardBackend) -> Any:
-    """The open_clip model behind ``backend``'s scorer.
+@cache
+def _proxy(name: str) -> Any:
+    from prompt_gym.backends.registry import resolve
+
+    return resolve("scorer", name)()
+
+
+def white_box(backend: RewardBackend) -> Any:
+    """The open_clip scorer PEZ differentiates through for ``backend`` (see the module docstring).
 
     Raises:
-        ValueError: If the scorer is not a differentiable open_clip model (e.g. the shapes world).
+        ValueError: If the backend's scorer is not open_clip and its preset declares no
+            differentiable proxy.
     """
     from prompt_gym.backends.real.clip import OpenClipScorer
+    from prompt_gym.backends.registry import DIFFERENTIABLE_PROXIES
 
-    if not isinstance(backend.scorer, OpenClipScorer):
+    if isinstance(backend.scorer, OpenClipScorer):
+        return backend.scorer
+    if backend.name not in DIFFERENTIABLE_PROXIES:
         raise ValueError(
-            f"PEZ needs a differentiable scorer (an open_clip model: backend 'tiny' or a real "
-            f"preset); backend {backend.name!r} has {type(backend.scorer).__name__}, so PEZ does "
-            "not apply (on the shapes world it is N/A). Use greedy or reinforce instead"
+            f"PEZ needs a differentiable scorer (an open_clip model) or a declared proxy; backend "
+            f"{backend.name!r} has {type(backend.scorer).__name__} and no entry in "
+            "DIFFERENTIABLE_PROXIES. Use greedy or reinforce instead"
         )
-    clip = backend.scorer.clip
-    if getattr(clip, "text_pool_type", "argmax") not in ("argmax", "eos"):
-        raise ValueError(f"PEZ supports argmax/eos text pooling, not {clip.text_pool_type!r}")
-    return clip
+    return _proxy(DIFFERENTIABLE_PROXIES[backend.name])
+
+
+def check_backend(backend: RewardBackend) -> Any:
+    """:func:`white_box`, checked for a text pooling PEZ supports.
+
+    Raises:
+        ValueError: As :func:`white_box`, or for a text tower PEZ cannot feed embeddings to.
+    """
+    scorer = white_box(backend)
+    pooling = scorer.clip.text_pool_type
+    if pooling not in ("argmax", "eos"):
+        raise ValueError(f"PEZ supports argmax/eos text pooling, not {pooling!r}")
+    return scorer
 
 
 def _encode(clip: Any, embeds: torch.Tensor, ids: torch.Tensor, eot_index: int) -> torch.Tensor:
@@ -105,9 +139,12 @@ def invert(
 ) -> PEZResult:
     """Find a hard prompt whose CLIP text embedding matches the target images (PEZ, Alg. 1).
 
+    With several images their mean cosine is maximised: one prompt for several images (PEZ's
+    style / multi-image inversion).
+
     Args:
-        backend: A backend with an open_clip scorer (``tiny`` or a real preset).
-        images: ``uint8 (N, H, W, 3)`` target images (their mean cosine is maximised).
+        backend: A backend with an open_clip scorer or a declared proxy (:func:`white_box`).
+        images: ``uint8 (N, H, W, 3)`` target images.
         prompt_len: Number of prompt tokens (PEZ: 16).
         steps: Optimisation steps (PEZ: 3000).
         learning_rate: AdamW learning rate (PEZ: 0.1).
@@ -117,19 +154,47 @@ def invert(
     Raises:
         ValueError: For a scorer without gradients, bad sizes, or images of the wrong type.
     """
-    clip = check_backend(backend)
+    scorer = check_backend(backend)
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or not len(images):
         raise ValueError(f"images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
+    target = scorer.embed_images(images)
+    return search(scorer, target, prompt_len, steps, learning_rate, weight_decay, seed)
+
+
+def search(
+    scorer: Any,
+    target: np.ndarray,
+    prompt_len: int = 16,
+    steps: int = 1000,
+    learning_rate: float = 0.1,
+    weight_decay: float = 0.1,
+    seed: int = 0,
+) -> PEZResult:
+    """PEZ's optimiser: the hard prompt whose text embedding has the largest mean cosine to the
+    rows of ``target`` (``float (M, D)`` unit vectors: image embeddings, or a text's).
+
+    Args:
+        scorer: An open_clip scorer (:func:`white_box`).
+        target: The embeddings to match, in the scorer's space.
+        prompt_len: Number of prompt tokens.
+        steps: Optimisation steps.
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        seed: Seed of the random initial tokens.
+
+    Raises:
+        ValueError: For bad sizes.
+    """
+    clip, tokenizer = scorer.clip, scorer.tokenizer
     context = int(clip.positional_embedding.shape[0])
     if not 1 <= prompt_len <= context - 2 or steps < 1:
         raise ValueError(f"prompt_len must be in [1, {context - 2}] and steps >= 1")
-    tokenizer = backend.scorer.tokenizer
     sot, eot = tokenizer.sot_token_id, tokenizer.eot_token_id
     device = clip.token_embedding.weight.device
     vocab = clip.token_embedding.weight.detach()[: min(sot, eot)].float()  # no special tokens
     unit_vocab = torch.nn.functional.normalize(vocab, dim=-1)
-    target = torch.as_tensor(backend.embed_images(images), device=device).float()
+    target_t = torch.as_tensor(np.asarray(target), device=device).float()
 
     def template(prompt_ids: torch.Tensor) -> torch.Tensor:
         ids = torch.zeros((1, context), dtype=torch.long, device=device)
@@ -137,7 +202,7 @@ def invert(
         return ids
 
     def text_similarity(texts: list[str]) -> np.ndarray:
-        return (backend.scorer.embed_texts(texts) @ target.cpu().numpy().T).mean(axis=1)
+        return (scorer.embed_texts(texts) @ target_t.cpu().numpy().T).mean(axis=1)
 
     gen = torch.Generator().manual_seed(seed)
     init_ids = torch.randint(len(vocab), (prompt_len,), generator=gen).to(device)
@@ -149,7 +214,7 @@ def invert(
             proj_ids = (torch.nn.functional.normalize(soft, dim=-1) @ unit_vocab.T).argmax(-1)
         hard = vocab[proj_ids].clone().requires_grad_(True)
         text = _encode(clip, hard[None], template(proj_ids), 1 + prompt_len)
-        cos = (text @ target.T).mean()
+        cos = (text @ target_t.T).mean()
         (grad,) = torch.autograd.grad(1.0 - cos, [hard])
         soft.grad = grad.to(soft.dtype)  # the gradient at the projection updates the soft prompt
         optimizer.step()
@@ -192,12 +257,14 @@ def evaluate(
     """PEZ on ImageInversion episodes, scored like the env scores a prompt (``imageprompt-i2i``).
 
     Episode ``i`` is reset with seed ``seed + i`` (its target and image seeds come from the env);
-    PEZ inverts the target, and the prompt is rendered on the episode's seeds and compared with
-    the target. PEZ's prompt is free text, outside the env's candidate-token actions, so each
-    episode is one step whose reward is that similarity.
+    PEZ inverts the target through :func:`white_box`, and the prompt is rendered on the
+    episode's seeds and compared with the target by the env's own scorer (on the Shapes ids the
+    procedural one, while PEZ optimised through shapes-clip). PEZ's prompt is free text, outside
+    the env's candidate-token actions, so each episode is one step whose reward is that
+    similarity.
 
     Raises:
-        ValueError: For an id of another family, or a backend without a differentiable scorer.
+        ValueError: For an id of another family, or a backend without a white-box scorer.
     """
     import gymnasium as gym
 

@@ -10,8 +10,10 @@ the baselines on the same episodes:
   LM-PPO (its SFT start reported too), random tokens and the greedy phrase search, all on the
   **test split** (held-out prompts), as LM-PPO's own summary; the other rows use the env's
   default (the train split for ``PromptRewrite-Shapes-v0``), see the ``split`` column;
-* PEZ: one row saying it needs a differentiable scorer (the tiny or real open_clip backends), so
-  it is N/A on the shapes world.
+* PEZ on ``ImageInversion-Shapes-v0``: 16 tokens, ``PEZ_STEPS`` AdamW steps (LR 0.1, weight
+  decay 0.1, as the seed) through shapes-clip (the shapes presets' declared differentiable proxy),
+  each found prompt scored by the env's own procedural scorer on the same episodes; PEZ inverts
+  images, so it is N/A on the rewrite ids.
 
 Headline check: REINFORCE on ``ImageInversion-Shapes-v0`` (level ``objects``) should reach 90% of
 the *best achievable* similarity within 2 minutes on a 2-core CPU. Best achievable, per
@@ -43,7 +45,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from prompt_gym.agents import greedy, random_agent, reinforce, sb3_ppo
+from prompt_gym.agents import greedy, pez, random_agent, reinforce, sb3_ppo
 from prompt_gym.agents.checkpoints import find_checkpoint, load_checkpoint
 from prompt_gym.agents.episodes import ci95, evaluate_policy, summarize
 from prompt_gym.agents.lm_ppo import ppo as lm_ppo
@@ -59,6 +61,7 @@ from prompt_gym.agents.random_agent import RandomPolicy
 from prompt_gym.agents.runs import RUN_INFO, read_run_info
 
 import prompt_gym
+from prompt_gym.bench.contestants import PEZ_STEPS
 
 OUT = Path(__file__).parent / "out"
 EVAL_SEED, EVAL_EPISODES = 10_000, 64
@@ -66,9 +69,7 @@ HEADLINE = ("reinforce", "ImageInversion-Shapes-v0")
 TOKENS_ID = "PromptRewriteTokens-Shapes-v0"
 SHAPES_IDS = [i for i in prompt_gym.ENV_IDS if "-Shapes-" in i and i.endswith("-v0")]
 """The v0 ids (world v2); the -v1 tiers are measured by benchmarks/suite.py."""
-PEZ_NOTE = (
-    "needs a differentiable scorer (tiny or real open_clip backends): N/A on the shapes world"
-)
+PEZ_NOTE = "inverts images: N/A on the rewrite ids"
 
 # (agent, env id) -> total env steps per seed
 BUDGETS: dict[tuple[str, str], int] = {
@@ -236,7 +237,8 @@ def lm_ppo_evals(run_dir: Path, ckpt: Path) -> dict[str, Any]:
 
 
 def baselines(env_ids: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Greedy and random on every env's evaluation episodes, and PEZ's N/A row."""
+    """Greedy, random and PEZ (ImageInversion; N/A on the rewrite ids) on every env's evaluation
+    episodes."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     seeds = list(range(EVAL_SEED, EVAL_SEED + EVAL_EPISODES))
     for env_id in env_ids:
@@ -250,7 +252,11 @@ def baselines(env_ids: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
         else:
             episodes = random_agent.evaluate(env_id, EVAL_EPISODES, EVAL_SEED, kwargs)
         rows[("random", env_id)] = summarize(episodes, env_id)
-        rows[("pez", env_id)] = {"note": PEZ_NOTE}
+        if env_id.startswith("ImageInversion"):
+            episodes = pez.evaluate(env_id, EVAL_EPISODES, EVAL_SEED, kwargs, steps=PEZ_STEPS)
+            rows[("pez", env_id)] = summarize(episodes, env_id)
+        else:
+            rows[("pez", env_id)] = {"note": PEZ_NOTE}
     return rows
 
 
@@ -299,8 +305,8 @@ def plot(
 ) -> None:
     """One panel per env: mean return vs env steps with a 95% band over seeds, per agent.
 
-    The baselines' evaluation returns are horizontal lines (random grey, greedy black); PEZ is
-    named in the title as N/A.
+    The baselines' evaluation returns are horizontal lines (random grey, greedy black, PEZ
+    dotted red); PEZ is named in the title as N/A on the rewrite ids.
     """
     import matplotlib
 
@@ -322,16 +328,17 @@ def plot(
             if "sft_eval" in summaries[0]:
                 sft = np.mean([s["sft_eval"]["mean_return"] for s in summaries])
                 ax.axhline(sft, color=color, ls=":", label=f"{agent} SFT start (eval)")
-        for agent, style in (("random", ("gray", "--")), ("greedy", ("black", "-."))):
+        lines = (("random", ("gray", "--")), ("greedy", ("black", "-.")), ("pez", ("red", ":")))
+        for agent, style in lines:
             r = base.get((agent, env_id))
-            if r is not None:
+            if r is not None and "mean_return" in r:
                 label = f"{agent} baseline (eval)"
                 ax.axhline(r["mean_return"], color=style[0], ls=style[1], label=label)
         split = eval_split(env_id)
         title = env_id + (f"  [eval: {split} split]" if split else "")
-        ax.set(
-            title=f"{title}\nPEZ: N/A (needs a differentiable scorer)", xlabel="environment steps"
-        )
+        pez_row = base.get(("pez", env_id), {})
+        note = f"\nPEZ: {pez_row['note']}" if "note" in pez_row else ""
+        ax.set(title=f"{title}{note}", xlabel="environment steps")
         ax.set_ylabel("episodic return (training curve; lines: eval)")
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)

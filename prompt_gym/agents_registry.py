@@ -83,8 +83,8 @@ AGENTS: dict[str, AgentEntry] = {
         "prompt_gym.agents.pez",
         False,
         {},
-        "PEZ hard prompts by gradient through the CLIP text encoder (eval only; ImageInversion "
-        "ids on the tiny or real backends, it needs a differentiable scorer)",
+        "PEZ hard prompts by gradient through a CLIP text encoder (eval only; ImageInversion "
+        "ids; on the Shapes ids through the shapes-clip proxy)",
     ),
 }
 """Agent name -> where it lives; ``train`` takes the trainable ones, ``eval --agent`` baselines."""
@@ -134,7 +134,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from prompt_gym.agents.checkpoints import find_checkpoint
     from prompt_gym.agents.runs import load_config, make_args, read_run_info
 
+    if args.backend_service is not None:
+        if args.backend:
+            raise ValueError("give --backend or --backend-service, not both")
+        if not args.backend_service.startswith("ray://"):
+            raise ValueError(f"--backend-service takes ray://APP, got {args.backend_service!r}")
     flags = {field_: getattr(args, flag) for flag, field_ in _TRAIN_FLAGS.items()}
+    flags["backend"] = args.backend_service or args.backend
     if args.resume:
         info = read_run_info(Path(args.resume))
         name = info["agent"]
@@ -142,7 +148,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--{k.replace('_', '-')}"
             for k, v in vars(args).items()
             if v is not None
-            and k in {*_TRAIN_FLAGS, "agent", "config", "env_kwargs"} - {"total_timesteps"}
+            and k
+            in {*_TRAIN_FLAGS, "agent", "config", "env_kwargs", "backend_service"}
+            - {"total_timesteps"}
         )
         if given:
             raise ValueError(
@@ -405,6 +413,12 @@ def add_agent_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=nonnegative_int)
     train.add_argument("--logdir", help="parent of the fresh run directory (default runs/)")
     train.add_argument("--backend", help="backend preset overriding the id's default")
+    train.add_argument(
+        "--backend-service",
+        metavar="ray://APP",
+        help="a served backend (`prompt-gym serve NAME --app APP` on a Ray cluster) instead of "
+        "--backend",
+    )
     train.add_argument("--config", help="YAML file of the agent's Args fields")
     train.add_argument("--env-kwargs", **ENV_KWARGS_FLAG)
     train.add_argument(

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from prompt_gym.backends.served.connection import ServiceUnavailableError
 from prompt_gym.checks import check_env, parse_env_kwargs, positive_int
 
 
@@ -19,7 +20,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     import prompt_gym
     from prompt_gym.backends.registry import BACKENDS, COMPONENTS
-    from prompt_gym.rewards import REWARD_CONFIGS, REWARD_RANGES
+    from prompt_gym.rewards import BEAUTIFULPROMPT_CONFIGS, REWARD_CONFIGS, REWARD_RANGES
 
     print("env ids:")
     for env_id in prompt_gym.ENV_IDS:
@@ -41,7 +42,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("reward configs:")
     for name in ["imageprompt-i2i", *REWARD_CONFIGS]:
         lo, hi = REWARD_RANGES[name]
-        print(f"  {name:16s} range [{lo}, {hi}]")
+        print(f"  {name:26s} range [{lo}, {hi}]")
+    for name in BEAUTIFULPROMPT_CONFIGS:  # PromptRewrite reward=; unbounded (see the README)
+        print(f"  {name:26s} range (-inf, inf); BeautifulPrompt's 0.3 AES + 0.7 PS")
     from prompt_gym.agents_registry import AGENTS
 
     print(f"agents: {', '.join(AGENTS) if AGENTS else '(none installed)'}")
@@ -131,10 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("name")
     download.set_defaults(fn=cmd_download)
     from prompt_gym.agents_registry import add_agent_commands
+    from prompt_gym.backends.served.cli import add_serve_command
+    from prompt_gym.beautifulprompt_cli import add_beautifulprompt_commands
     from prompt_gym.practitioner import add_practitioner_commands
 
     add_agent_commands(sub)
     add_practitioner_commands(sub)
+    add_serve_command(sub)
+    add_beautifulprompt_commands(sub)
     return parser
 
 
@@ -166,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"prompt-gym {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except ServiceUnavailableError as err:  # a served backend went away mid-run: not bad input
+        print(f"prompt-gym {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

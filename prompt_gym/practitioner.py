@@ -1,9 +1,13 @@
 """``prompt-gym invert`` and ``prompt-gym rewrite``: the two commands for practitioners.
 
-* ``invert IMAGE``: a prompt that reproduces an image (PNG/JPG), by the greedy caption-word
-  search (default), PEZ (gradient through the CLIP text encoder; real and tiny backends), or a
-  short per-target REINFORCE run. Prints the prompt and the similarity of its regenerated image
-  to the target, writes the prompt to ``--out`` and the regenerated image beside it.
+* ``invert IMAGE [IMAGE ...]``: a prompt that reproduces an image (PNG/JPG), by the greedy
+  caption-word search (default), PEZ (gradient through a CLIP text encoder: the backend's own, or
+  on the shapes presets the shapes-clip proxy), or a short per-target REINFORCE run. Several
+  images (PEZ only) get one prompt for all of them (PEZ's style / multi-image inversion). Prints
+  the prompt and the similarity of its regenerated image to each target, writes the prompt to
+  ``--out`` and the regenerated image beside it.
+* ``distill "PROMPT" --tokens K``: PEZ prompt distillation, a ``K``-token prompt with the same
+  text embedding; prints it and the share of the prompt's image similarity it keeps.
 * ``rewrite "PROMPT"``: a better prompt and its reward parts; with ``--checkpoint`` an LM-PPO
   run rewrites it, otherwise the greedy modifier search (the baseline) does.
 
@@ -113,13 +117,13 @@ def invert_greedy(backend: Any, image: np.ndarray, seed: int) -> tuple[str, dict
 
 
 def invert_pez(
-    backend: Any, image: np.ndarray, seed: int, steps: int, prompt_len: int
+    backend: Any, images: np.ndarray, seed: int, steps: int, prompt_len: int
 ) -> tuple[str, dict[str, Any]]:
-    """PEZ through the backend's CLIP text encoder."""
-    result = _agents("pez").invert(
-        backend, image[None], prompt_len=prompt_len, steps=steps, seed=seed
-    )
+    """PEZ through the backend's white-box CLIP text encoder, one prompt for ``images``."""
+    pez = _agents("pez")
+    result = pez.invert(backend, images, prompt_len=prompt_len, steps=steps, seed=seed)
     return result.prompt, {
+        "white_box_scorer": pez.white_box(backend).name,
         "text_image_similarity": result.similarity,
         "initial_text_image_similarity": result.initial_similarity,
     }
@@ -171,33 +175,77 @@ def invert_reinforce(
     return best[0]["prompt"], {"updates": update, "env_steps": done_steps}
 
 
+def load_images(paths: list[str]) -> np.ndarray:
+    """Several PNG/JPG files of one size as ``uint8 (N, H, W, 3)``.
+
+    Raises:
+        ValueError: As :func:`load_image`, or if the images differ in size.
+    """
+    images = [load_image(p) for p in paths]
+    sizes = sorted({im.shape for im in images})
+    if len(sizes) > 1:
+        raise ValueError(f"the images must have one size to invert together, got {sizes}")
+    return np.stack(images)
+
+
 def cmd_invert(args: argparse.Namespace) -> int:
-    """Find a prompt for an image; print it and its similarity, save it and the regenerated image."""
+    """Find a prompt for the images; print it and its similarities, save it and the regenerated image."""
     if args.method not in INVERT_METHODS:
         raise ValueError(f"--method must be one of {INVERT_METHODS}, got {args.method!r}")
-    image = load_image(args.image)
+    if len(args.image) > 1 and args.method != "pez":
+        raise ValueError(
+            f"one prompt for several images is PEZ's: use --method pez with {len(args.image)} "
+            f"images (--method {args.method} inverts one image)"
+        )
+    images = load_images(args.image)
+    image = images[0]
     backend = _backend(args.backend, INVERT_ID)
     if args.method == "pez":
         _agents("pez").check_backend(backend)  # fail before any work
-        prompt, extra = invert_pez(backend, image, args.seed, args.steps or 1000, args.prompt_len)
+        prompt, extra = invert_pez(backend, images, args.seed, args.steps or 1000, args.prompt_len)
     elif args.method == "reinforce":
         prompt, extra = invert_reinforce(backend, image, args.seed, args.steps or 2000)
     else:
         prompt, extra = invert_greedy(backend, image, args.seed)
     result = backend.score([prompt], [args.seed], return_images=True)
-    target = backend.embed_images(image[None])[0]
-    similarity = float(result.image_embeds[0] @ target)
-    out = Path(args.out) if args.out else Path(args.image).with_suffix(".prompt.txt")
+    similarities = backend.embed_images(images) @ result.image_embeds[0]
+    out = Path(args.out) if args.out else Path(args.image[0]).with_suffix(".prompt.txt")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(prompt + "\n", encoding="utf-8")
     png = save_image(result.images[0], out.with_suffix(".png"))
     print(f"prompt: {prompt}")
+    several = f", mean over {len(images)} images" if len(images) > 1 else ""
     print(
-        f"similarity: {similarity:.4f} (image-image cosine of the regenerated image, seed {args.seed})"
+        f"similarity: {similarities.mean():.4f} (image-image cosine of the regenerated image, "
+        f"seed {args.seed}{several})"
     )
+    if len(images) > 1:
+        for path, sim in zip(args.image, similarities, strict=True):
+            print(f"  {path}: {sim:.4f}")
     for key, value in extra.items():
         print(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
     print(f"wrote {out} and {png}")
+    return 0
+
+
+# ===================================================================================== distill
+def cmd_distill(args: argparse.Namespace) -> int:
+    """Shorten a prompt with PEZ; print it, its text similarity and the image similarity kept."""
+    if not args.prompt.strip():
+        raise ValueError("the prompt is empty")
+    backend = _backend(args.backend, INVERT_ID)
+    uses = _agents("pez_uses")
+    scorer = _agents("pez").check_backend(backend)  # fail before any work
+    result = uses.distill(backend, args.prompt, args.tokens, steps=args.steps, seed=args.seed)
+    print(f"distilled: {result.prompt}")
+    print(f"tokens: {result.tokens} (the prompt has {result.source_tokens}; {scorer.name} tokens)")
+    print(f"text similarity: {result.text_similarity:.4f} (cosine of the two text embeddings)")
+    print(
+        f"image similarity: {result.image_similarity:.4f} vs the prompt's own "
+        f"{result.source_similarity:.4f}: {100 * result.fraction:.1f}% kept (renders on "
+        f"{len(uses.EVAL_SEEDS)} seeds against the prompt's renders on {len(uses.TARGET_SEEDS)} "
+        "others)"
+    )
     return 0
 
 
@@ -262,9 +310,11 @@ def cmd_rewrite(args: argparse.Namespace) -> int:
 
 # ===================================================================================== parser
 def add_practitioner_commands(sub: argparse._SubParsersAction) -> None:
-    """Add ``invert`` and ``rewrite``."""
-    inv = sub.add_parser("invert", help="find a prompt that reproduces an image")
-    inv.add_argument("image", help="a PNG or JPG file")
+    """Add ``invert``, ``distill`` and ``rewrite``."""
+    inv = sub.add_parser("invert", help="find a prompt that reproduces an image (or several)")
+    inv.add_argument(
+        "image", nargs="+", help="PNG or JPG files (several, of one size: one prompt for all; PEZ)"
+    )
     inv.add_argument("--backend", help=f"backend preset (default: {INVERT_ID}'s, sd-turbo)")
     inv.add_argument("--method", choices=INVERT_METHODS, default="greedy")
     inv.add_argument(
@@ -280,6 +330,16 @@ def add_practitioner_commands(sub: argparse._SubParsersAction) -> None:
         "--seed", type=nonnegative_int, default=0, help="seed of the search and the regeneration"
     )
     inv.set_defaults(fn=cmd_invert)
+
+    dis = sub.add_parser("distill", help="shorten a prompt to K tokens (PEZ distillation)")
+    dis.add_argument("prompt")
+    dis.add_argument("--tokens", type=positive_int, required=True, help="tokens of the result")
+    dis.add_argument("--backend", help=f"backend preset (default: {INVERT_ID}'s, sd-turbo)")
+    dis.add_argument("--steps", type=positive_int, default=300, help="PEZ steps (300)")
+    dis.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seed of the search's initial tokens"
+    )
+    dis.set_defaults(fn=cmd_distill)
 
     rw = sub.add_parser("rewrite", help="rewrite a prompt for better images")
     rw.add_argument("prompt")

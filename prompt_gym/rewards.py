@@ -158,3 +158,81 @@ def rewrite_reward(name: str) -> Callable[[RewriteScores], dict[str, float]]:
     if name not in REWARD_CONFIGS:
         raise ValueError(f"unknown reward config {name!r}; known: {sorted(REWARD_CONFIGS)}")
     return REWARD_CONFIGS[name]
+
+
+# ------------------------------------------------------------------ BeautifulPrompt
+BP_AES_WEIGHT, BP_PS_WEIGHT = 0.3, 0.7
+"""BeautifulPrompt's mix ``R = 0.3 AES + 0.7 PS``."""
+BEAUTIFULPROMPT_CONFIGS = ("beautifulprompt-v1", "beautifulprompt-images-v1")
+"""The BeautifulPrompt configs (their judges: :mod:`prompt_gym.envs.beautifulprompt_reward`).
+
+* ``beautifulprompt-v1`` (text only, for training): ``R(x, y) = 0.3 AES_rm(y) + 0.7 PS_rm(x, y)``
+  from the two text reward models (:mod:`prompt_gym.reward_models`), and the reward is
+  ``R(x, y) - R(x, x)``: the plain prompt is the reference. No image is generated.
+* ``beautifulprompt-images-v1`` (for evaluation): the same mix from the true scorers,
+  ``R_i(y) = 0.3 aes(image_i(y)) + 0.7 PS(x, image_i(y))`` and the reward
+  ``mean_i [R_i(y) - R_i(x)]`` (the images of ``x`` and ``y`` share seed ``i``).
+
+Both are unbounded in principle (range ``(-inf, inf)``); on the shapes world the images reward
+lies in ``[-7.2, 7.2]`` (aesthetic in ``[0, 10]``, the preference analog in ``[16, 22]``).
+Running reward scaling and the clip at 10 are the agent's (LM-PPO's ``reward_scaling`` and
+``reward_clip``), as in BeautifulPrompt's trlx trainer."""
+
+
+def beautifulprompt_mix(aesthetic: np.ndarray, pickscore: np.ndarray) -> np.ndarray:
+    """``0.3 * aesthetic + 0.7 * pickscore``, elementwise.
+
+    >>> beautifulprompt_mix(np.array([5.0]), np.array([20.0])).tolist()
+    [15.5]
+    """
+    aes, ps = np.asarray(aesthetic, np.float64), np.asarray(pickscore, np.float64)
+    return BP_AES_WEIGHT * aes + BP_PS_WEIGHT * ps
+
+
+def beautifulprompt_v1(
+    aes_rm_y: float, ps_rm_xy: float, aes_rm_x: float, ps_rm_xx: float
+) -> dict[str, float]:
+    """``beautifulprompt-v1``: ``R(x, y) - R(x, x)`` from the reward models' predictions.
+
+    >>> beautifulprompt_v1(6.0, 21.0, 5.0, 20.0)["reward"]
+    1.0
+    """
+    r_y = float(beautifulprompt_mix(aes_rm_y, ps_rm_xy))
+    r_x = float(beautifulprompt_mix(aes_rm_x, ps_rm_xx))
+    return {
+        "reward": r_y - r_x,
+        "proxy_reward_y": r_y,
+        "proxy_reward_ref": r_x,
+        "aesthetic_rm": float(aes_rm_y),
+        "pickscore_rm": float(ps_rm_xy),
+    }
+
+
+def beautifulprompt_images_v1(
+    aes_y: np.ndarray,
+    ps_y: np.ndarray,
+    aes_x: np.ndarray,
+    ps_x: np.ndarray,
+    valid_y: np.ndarray,
+    valid_x: np.ndarray,
+) -> dict[str, float]:
+    """``beautifulprompt-images-v1``: ``mean_i [R_i(y) - R_i(x)]`` from the true scores.
+
+    A failed image counts with the aesthetic floor ``0`` and a preference of ``0``.
+
+    >>> ones = np.ones(2, dtype=bool)
+    >>> r = beautifulprompt_images_v1(np.array([6.0, 7.0]), np.array([21.0, 21.0]),
+    ...     np.array([5.0, 5.0]), np.array([20.0, 20.0]), ones, ones)["reward"]
+    >>> round(r, 6)
+    1.15
+    """
+    aes_y, ps_y = np.where(valid_y, aes_y, FLOOR_AESTHETIC), np.where(valid_y, ps_y, 0.0)
+    aes_x, ps_x = np.where(valid_x, aes_x, FLOOR_AESTHETIC), np.where(valid_x, ps_x, 0.0)
+    r_y, r_x = beautifulprompt_mix(aes_y, ps_y), beautifulprompt_mix(aes_x, ps_x)
+    return {
+        "reward": float(np.mean(r_y - r_x)),
+        "true_reward_y": float(np.mean(r_y)),
+        "true_reward_ref": float(np.mean(r_x)),
+        "aesthetic": float(np.mean(aes_y.astype(np.float64) - aes_x.astype(np.float64))),
+        "pickscore": float(np.mean(ps_y)),
+    }

@@ -14,6 +14,7 @@ from prompt_gym.backends.factory import make_backend
 from prompt_gym.bench.contestants import (
     Job,
     greedy_agent,
+    pez_agent,
     random_agent,
     random_search_agent,
     rank_agent,
@@ -111,6 +112,15 @@ def test_baselines_report_prompts_and_queries(tmp_path):
     rand = random_agent(job(tmp_path))
     assert [f.episode for f in rand.finals] == list(range(6))
     assert [f.key for f in rand.finals] == [f.key for f in rank.finals]  # the same targets
+
+
+def test_pez_contestant_inverts_each_target_and_counts_only_its_final_images(tmp_path):
+    pez = pez_agent(job(tmp_path, episodes=2), steps=20)
+    rank = rank_agent(job(tmp_path, episodes=2))
+    assert [f.key for f in pez.finals] == [f.key for f in rank.finals]  # the same targets
+    assert all(f.prompt and not f.stopped for f in pez.finals)
+    env = gym.make(HARD, **held_out_kwargs(HARD))
+    assert pez.test_queries == 2 * env.unwrapped.num_images  # one render per image seed
 
 
 def test_random_search_spends_its_budget_within_one_episode(tmp_path):

@@ -103,6 +103,11 @@ def files(tmp_path: Path) -> dict[str, Path]:
             "ImageInversion-Shapes-v0 argument n_tokens must be int, got 'abc' (str)",
         ),
         ([*TRAIN, "--env-kwargs", "invalid_penalty:[1]"], "argument invalid_penalty must be float"),
+        ([*TRAIN, "--backend-service", "http://x"], "--backend-service takes ray://APP"),
+        (
+            [*TRAIN, "--backend", "shapes", "--backend-service", "ray://x"],
+            "give --backend or --backend-service, not both",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, files, argv, message):

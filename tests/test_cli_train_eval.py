@@ -287,10 +287,10 @@ def test_eval_pez_on_the_tiny_backend_end_to_end(tmp_path, capsys):
     assert r["mean_return"] == pytest.approx(sum(ex["return"] for ex in r["examples"]) / 2)
 
 
-def test_eval_pez_on_a_shapes_id_says_it_needs_a_differentiable_scorer(capsys):
-    assert main(["eval", "--agent", "pez", "--env", ENV, "--episodes", "1"]) == 2
-    err = capsys.readouterr().err
-    assert "needs a differentiable scorer" in err and "N/A" in err
+def test_eval_pez_on_a_shapes_id_runs_through_shapes_clip(tmp_path, capsys):
+    r = eval_json(tmp_path, "--agent", "pez", "--env", ENV, "--episodes", "1")
+    assert "pez on ImageInversion-Shapes-v0" in capsys.readouterr().out
+    assert r["episodes"] == 1 and 0.0 < r["mean_return"] <= 1.0  # scored by the procedural scorer
 
 
 @pytest.mark.parametrize(("env_id", "split"), [(ENV, None), ("PromptRewrite-Shapes-v0", "test")])

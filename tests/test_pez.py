@@ -1,4 +1,5 @@
-"""PEZ on the tiny open_clip scorer: the projected hard prompt beats its random start."""
+"""PEZ on the tiny open_clip scorer: the projected hard prompt beats its random start; which
+model PEZ differentiates through (the white-box seam)."""
 
 from __future__ import annotations
 
@@ -41,9 +42,30 @@ def test_pez_encoder_matches_open_clip(backend):
     assert torch.allclose(ref, ours, atol=1e-6)
 
 
-def test_pez_needs_a_differentiable_scorer():
+def _procedural_backend_without_a_proxy():
+    from prompt_gym.backends.reward_backend import RewardBackend
+    from prompt_gym.backends.shapes.captioner import ShapesCaptioner
+    from prompt_gym.backends.shapes.render import ShapesGenerator
+    from prompt_gym.backends.shapes.scorer import ShapesScorer
+    from prompt_gym.backends.world import SHAPES_WORLD
+
+    return RewardBackend(
+        ShapesGenerator(), ShapesScorer(), ShapesCaptioner(), name="custom", world=SHAPES_WORLD
+    )
+
+
+def test_pez_needs_a_differentiable_scorer_or_a_declared_proxy():
     with pytest.raises(ValueError, match="greedy or reinforce"):
-        pez.invert(make_backend("shapes"), np.zeros((1, 16, 16, 3), np.uint8))
+        pez.invert(_procedural_backend_without_a_proxy(), np.zeros((1, 16, 16, 3), np.uint8))
+
+
+def test_the_white_box_is_the_own_open_clip_scorer_or_the_presets_proxy(backend):
+    from prompt_gym.backends.registry import DIFFERENTIABLE_PROXIES
+
+    assert pez.white_box(backend) is backend.scorer  # open_clip already: no proxy
+    proxy = pez.white_box(make_backend("shapes"))
+    assert proxy.name == DIFFERENTIABLE_PROXIES["shapes"] == "shapes-clip"
+    assert pez.white_box(make_backend("shapes-v3")) is proxy  # built once per process
 
 
 def test_pez_rejects_bad_input(backend):
@@ -63,4 +85,5 @@ def test_pez_evaluate_reports_env_episodes():
     with pytest.raises(ValueError, match="ImageInversion"):
         pez.evaluate("PromptRewrite-Shapes-v0", 1)
     with pytest.raises(ValueError, match="greedy or reinforce"):
-        pez.evaluate("ImageInversion-Shapes-v0", 1)
+        kwargs = {"backend": _procedural_backend_without_a_proxy()}
+        pez.evaluate("ImageInversion-Shapes-v0", 1, env_kwargs=kwargs)

@@ -59,8 +59,8 @@ def test_invert_with_pez_on_the_tiny_backend(target_png, tmp_path, capsys):
 
 
 def test_invert_errors_are_clear(target_png, tmp_path):
-    with pytest.raises(ValueError, match="greedy or reinforce"):
-        run(["invert", str(target_png), "--backend", "shapes", "--method", "pez"])
+    with pytest.raises(ValueError, match="use --method pez"):
+        run(["invert", str(target_png), str(target_png), "--backend", "shapes"])
     with pytest.raises(ValueError, match="no image"):
         run(["invert", str(tmp_path / "missing.png"), "--backend", "shapes"])
     (tmp_path / "bad.png").write_text("not an image")

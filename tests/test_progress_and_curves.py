@@ -23,7 +23,9 @@ def test_advance_moves_only_an_open_bar_of_its_unit():
 
 
 def test_eval_shows_a_bar_over_its_episodes(capsys):
-    code = main(["eval", "--agent", "random", "--env", "ImageInversion-Shapes-v0", "--episodes", "5"])
+    code = main(
+        ["eval", "--agent", "random", "--env", "ImageInversion-Shapes-v0", "--episodes", "5"]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     assert "eval random" in err and "5/5" in err

@@ -126,9 +126,8 @@ def test_registry_names() -> None:
 def test_download_names_and_unknown_name() -> None:
     from prompt_gym.backends.real.download import download, names
 
-    assert {"sd-turbo", "sd-turbo-aesthetic", "clip-l14", "taesd", "laion-aesthetic-v2"} <= set(
-        names()
-    )
+    known = {"sd-turbo", "sd-turbo-aesthetic", "clip-l14", "taesd", "laion-aesthetic-v2"}
+    assert known | {"pickscore"} <= set(names())
     assert download("tiny") == []
     with pytest.raises(ValueError, match="unknown model name"):
         download("no-such-model")
@@ -191,6 +190,12 @@ def test_download_fetches_each_component_into_the_model_dir_layout(tmp_path, mon
         ("snapshot", "Salesforce/blip-image-captioning-base", f"{d}/blip-base"),
     ]
     assert len(paths) == 5
+    calls.clear()
+    assert len(download("pickscore", local_dir=d)) == 2
+    assert calls == [
+        ("snapshot", "yuvalkirstain/PickScore_v1", f"{d}/pickscore"),
+        ("snapshot", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", f"{d}/pickscore"),
+    ]
 
 
 def test_captioner_is_built_only_when_an_env_captions(offline_empty_model_dir) -> None:

@@ -65,6 +65,7 @@ from prompt_gym.agents.lm_ppo.models import (
     response_values,
     sample,
 )
+from prompt_gym.agents.lm_ppo.reward_scaling import SCALINGS, RunningMoments, shape_scores
 from prompt_gym.agents.lm_rollout import (
     LMPolicy,
     episode_rows,
@@ -162,6 +163,9 @@ class Args:
     """Image seeds each generated pair is scored on (shapes world)."""
     sft_pair_prompts: int | None = None
     """Use only this many training prompts for generated pairs (``None``: all)."""
+    sft_reward: str | None = None
+    """Reward config that ranks the generated pairs (``None``: the env's; a text-only reward,
+    whose judge renders nothing, needs an image one such as ``promptist-v1``)."""
     # --- PPO
     learning_rate: float = 3e-4
     """Adam learning rate of policy and value model (Promptist: 5e-5)."""
@@ -197,6 +201,10 @@ class Args:
     """Target KL per response, nats."""
     kl_horizon: float = 10_000
     """Horizon of the adaptive controller, in responses."""
+    reward_scaling: str = "none"
+    """``none`` or ``running`` (scores divided by their running std; trlx, BeautifulPrompt)."""
+    reward_clip: float | None = None
+    """Clip the (scaled) scores to ``[-c, c]`` (BeautifulPrompt: 10); ``None``: no clip."""
     rollout: str = "sample"
     """``sample`` (temperature sampling) or ``beam`` (diverse beam search, one beam at random)."""
     temperature: float = 1.0
@@ -262,6 +270,10 @@ def check_args(args: Args) -> None:
         raise ValueError("num_beams must be a multiple of num_beam_groups")
     if args.temperature <= 0 or not 0 < args.gamma <= 1 or not 0 <= args.gae_lambda <= 1:
         raise ValueError("temperature must be > 0, gamma in (0, 1], gae_lambda in [0, 1]")
+    if args.reward_scaling not in SCALINGS:
+        raise ValueError(f"reward_scaling must be one of {SCALINGS}, got {args.reward_scaling!r}")
+    if args.reward_clip is not None and args.reward_clip <= 0:
+        raise ValueError(f"reward_clip must be None or > 0, got {args.reward_clip}")
     for name in ("sft", "sft_init"):
         if getattr(args, name) is not None and not Path(getattr(args, name)).is_file():
             raise ValueError(f"{name}={getattr(args, name)}: no such file")
@@ -317,7 +329,7 @@ def sft_pairs(args: Args, venv: gym.vector.VectorEnv, run_dir: Path) -> list[tup
         u.backend,
         prompts,
         load_modifiers(u.backend),
-        u.reward_name,
+        args.sft_reward or u.reward_name,
         seeds=list(range(args.sft_pair_seeds)),
     )
     lm_sft.write_pairs(pairs, run_dir / PAIRS_FILE)
@@ -619,12 +631,14 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
             "best": [],
             "seconds": 0.0,
         }
+        moments = RunningMoments()
         if ckpt is not None:
             policy.load_state_dict(ckpt["policy"])
             value_model.load_state_dict(ckpt["value"])
             optimizer.load_state_dict(ckpt["optimizer"])
             kl_ctl.load_state_dict(ckpt["kl"])
             state = ckpt["state"]
+            moments.load_state_dict(state.get("reward_moments", moments.state_dict()))
             set_rng_states(ckpt["rng"])
 
         def save() -> Path:
@@ -656,6 +670,8 @@ def train(args: Args, resume: str | Path | None = None) -> dict[str, Any]:
                 rng = np.random.default_rng(seeds[0])  # the beam kept, the minibatch order
                 generator = torch.Generator().manual_seed(int(seeds[0]))
                 ro = collect(args, venv, policy, ref, value_model, space, seeds, rng)
+                ro.scores = shape_scores(ro.scores, moments, args.reward_scaling, args.reward_clip)
+                state["reward_moments"] = moments.state_dict()
                 state["global_step"] += int(ro.batch.response_mask.sum().item())
                 state["update"] += 1
 

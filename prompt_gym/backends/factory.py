@@ -16,6 +16,7 @@ from typing import Any
 from prompt_gym.backends.protocols import Target
 from prompt_gym.backends.registry import BACKENDS, resolve
 from prompt_gym.backends.reward_backend import RewardBackend
+from prompt_gym.export.recorder import Recorder
 
 _BACKEND_OPTIONS = ("cache_dir", "memory_cache_size", "keep_images", "workers", "worker_timeout_s")
 
@@ -81,13 +82,18 @@ def make_backend(name: str = "shapes", **overrides: Any) -> RewardBackend:
     """Build the reward backend for preset ``name``.
 
     Overrides are routed by name: ``cache_dir``, ``memory_cache_size``, ``keep_images`` and
-    ``workers`` go to the :class:`RewardBackend`; ``generator=``, ``scorer=``, ``captioner=``
-    swap a component preset; ``generator_kwargs=`` / ``scorer_kwargs=`` / ``captioner_kwargs=``
+    ``workers`` go to the :class:`RewardBackend`; ``record=PATH`` (a dataset directory, or a
+    :class:`~prompt_gym.export.recorder.Recorder`) logs every scored request as Parquet;
+    ``generator=``, ``scorer=``, ``captioner=`` swap a component preset; ``generator_kwargs=`` / ``scorer_kwargs=`` / ``captioner_kwargs=``
     pass options to one component; any other keyword goes to every component whose factory
     accepts it (``resolution=128`` reaches the generator).
 
+    Served backends (:mod:`prompt_gym.backends.served`, the ``ray`` extra): ``service="ray"``
+    (with ``replicas=N``, ``app=``, ``max_batch_size=``, ...) deploys the preset as a Ray Serve
+    app and returns a backend that calls it; ``name="ray://APP"`` connects to a running one.
+
     Args:
-        name: A preset from :data:`prompt_gym.backends.registry.BACKENDS`.
+        name: A preset from :data:`prompt_gym.backends.registry.BACKENDS`, or ``"ray://APP"``.
         **overrides: See above.
 
     Raises:
@@ -98,11 +104,23 @@ def make_backend(name: str = "shapes", **overrides: Any) -> RewardBackend:
         >>> backend.score(["red circle"], [0]).image_embeds.shape[0]
         1
     """
+    if name.startswith("ray://"):
+        from prompt_gym.backends.served import connect
+
+        return connect(name.removeprefix("ray://"), **overrides)
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; known backends: {sorted(BACKENDS)}")
+    if "service" in overrides:
+        from prompt_gym.backends.served import SERVICE_OPTIONS, serve_backend
+
+        service = {k: overrides.pop(k) for k in SERVICE_OPTIONS if k in overrides}
+        return serve_backend(BackendSpec(name, overrides), **service)
     preset = BACKENDS[name]
     saved = dict(overrides)
     options = {k: overrides.pop(k) for k in _BACKEND_OPTIONS if k in overrides}
+    record = overrides.pop("record", None)
+    if record is not None:
+        options["record"] = record if isinstance(record, Recorder) else Recorder(record)
     names = {
         "generator": overrides.pop("generator", preset.generator),
         "scorer": overrides.pop("scorer", preset.scorer),

@@ -24,6 +24,11 @@ deterministic given (input, seed, config):
 
 * a :class:`Captioner`: ``caption``.
 
+Computing the cache misses of a batch is one more seam, :class:`Compute`
+(``generate_and_score(prompts, seeds, *, aesthetic, images) -> Computed`` and ``close()``):
+:class:`~prompt_gym.backends.parallel.ComputePool` (this process and its worker processes) by
+default, a Ray Serve service (:mod:`prompt_gym.backends.served`) when the backend is served.
+
 :class:`~prompt_gym.backends.reward_backend.RewardBackend` checks its components against these
 protocols when it is built and calls nothing else, so a component states what it offers by
 subclassing the base class and overriding what it does better. No method is probed for.
@@ -33,9 +38,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from prompt_gym.backends.compute import Computed
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,21 @@ class Captioner(Protocol):
 
     def caption(self, targets: Sequence[Target], n: int, seed: int = 0) -> list[list[str]]:
         """Return ``n`` captions for each target, in target order."""
+        ...
+
+
+@runtime_checkable
+class Compute(Protocol):
+    """Generates and scores a batch of cache misses: what a reward backend computes with."""
+
+    def generate_and_score(
+        self, prompts: list[str], seeds: list[int], *, aesthetic: bool, images: bool = False
+    ) -> Computed:
+        """Scores (and, with ``images``, the images) of every (prompt, seed), in request order."""
+        ...
+
+    def close(self) -> None:
+        """Release what the compute holds (worker processes, connections)."""
         ...
 
 

@@ -29,6 +29,7 @@ COMPONENTS: dict[str, dict[str, str]] = {
         "shapes": "prompt_gym.backends.shapes.scorer:ShapesScorer",
         "shapes-v3": "prompt_gym.backends.shapes.scorer:world3",
         "tiny": "prompt_gym.backends.real.clip:tiny",
+        "shapes-clip": "prompt_gym.backends.real.clip:shapes_clip",
         "clip-b32": "prompt_gym.backends.real.clip:clip_b32",
         "clip-l14": "prompt_gym.backends.real.clip:clip_l14",
         "open_clip": "prompt_gym.backends.real.clip:OpenClipScorer",
@@ -40,7 +41,18 @@ COMPONENTS: dict[str, dict[str, str]] = {
         "blip-large": "prompt_gym.backends.real.blip:blip_large",
         "blip": "prompt_gym.backends.real.blip:BlipCaptioner",
     },
+    # built for a backend by prompt_gym.backends.preference.load_preference (factory(backend))
+    "preference": {
+        "shapes": "prompt_gym.backends.shapes.preference:ShapesPreference",
+        "tiny": "prompt_gym.backends.real.pickscore:tiny",
+        "pickscore": "prompt_gym.backends.real.pickscore:pickscore_v1",
+    },
 }
+
+#: Backend preset -> scorer preset of a differentiable (open_clip) stand-in for the preset's own
+#: scorer, for agents that need gradients (PEZ optimises through it; the env still scores with
+#: the backend's own scorer). A backend whose scorer is open_clip already needs no entry.
+DIFFERENTIABLE_PROXIES: dict[str, str] = {"shapes": "shapes-clip", "shapes-v3": "shapes-clip"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,8 @@ class BackendPreset:
         version: Bumped whenever the preset's outputs change; part of every cache key.
         world: Where the envs get their targets, prompts, modifiers and tokenizer
             (:mod:`prompt_gym.backends.world`).
+        preference: Component preset of its preference scorer (PickScore or an analog,
+            :mod:`prompt_gym.backends.preference`), or ``None``.
     """
 
     name: str
@@ -65,6 +79,7 @@ class BackendPreset:
     description: str
     version: str = "1"
     world: World = TEXT_WORLD
+    preference: str | None = None
 
 
 BACKENDS: dict[str, BackendPreset] = {
@@ -75,6 +90,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "shapes",
         "procedural shapes world: CPU, thousands of images per second (the embedded default)",
         world=SHAPES_WORLD,
+        preference="shapes",
     ),
     "shapes-v3": BackendPreset(
         "shapes-v3",
@@ -85,6 +101,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "the -Shapes-v1 ids",
         version="3",
         world=SHAPES_WORLD,
+        preference="shapes",
     ),
     "tiny": BackendPreset(
         "tiny",
@@ -93,6 +110,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "tiny",
         "real model classes with tiny random weights: runs the real path offline, for tests",
         world=TINY_WORLD,
+        preference="tiny",
     ),
     "sd-turbo": BackendPreset(
         "sd-turbo",
@@ -101,6 +119,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "blip-base",
         "SD-Turbo 1 step 512px + CLIP ViT-B/32 (LAION-2B) + BLIP base; GPU (ImageInversion-v0)",
         world=TEXT_WORLD,
+        preference="pickscore",
     ),
     "sd-turbo-aesthetic": BackendPreset(
         "sd-turbo-aesthetic",
@@ -110,6 +129,7 @@ BACKENDS: dict[str, BackendPreset] = {
         "SD-Turbo + CLIP ViT-L/14 (OpenAI) with the LAION aesthetic head + BLIP base; GPU "
         "(PromptRewrite-v0)",
         world=TEXT_WORLD,
+        preference="pickscore",
     ),
 }
 

@@ -24,9 +24,11 @@ ImageInversion does not). A result scored without them raises
 a scorer without an aesthetic (``has_aesthetic`` false) gives ``nan`` when asked. A cache entry
 stored without its aesthetic, asked for one, is a miss: it is computed again and stored with it.
 
-Computing is the job of a :class:`~prompt_gym.backends.parallel.ComputePool` (``self.compute``):
-one ``generate_and_score`` call per batch of misses, shared with worker processes when
-``workers > 1``. A backend built by :func:`~prompt_gym.backends.factory.make_backend` carries the
+Computing is the job of a :class:`~prompt_gym.backends.protocols.Compute` (``self.compute``):
+one ``generate_and_score`` call per batch of misses. By default it is a
+:class:`~prompt_gym.backends.parallel.ComputePool`, shared with worker processes when
+``workers > 1``; a served backend (:mod:`prompt_gym.backends.served`) passes ``compute=`` to
+send the misses to a Ray Serve service instead. A backend built by :func:`~prompt_gym.backends.factory.make_backend` carries the
 factory's :class:`~prompt_gym.backends.factory.BackendSpec` (``spec``) and pickles as it: a copy
 is rebuilt from the preset with empty caches.
 """
@@ -44,7 +46,14 @@ import numpy as np
 from prompt_gym.backends.cache import DiskCache, MemoryLRU
 from prompt_gym.backends.compute import Computed
 from prompt_gym.backends.parallel import ComputePool
-from prompt_gym.backends.protocols import Captioner, Generator, Scorer, Target, check_components
+from prompt_gym.backends.protocols import (
+    Captioner,
+    Compute,
+    Generator,
+    Scorer,
+    Target,
+    check_components,
+)
 from prompt_gym.backends.records import (
     FLAG_BLACK,
     FLAG_NONFINITE,
@@ -56,6 +65,7 @@ from prompt_gym.backends.results import BackendStats, ScoreResult
 from prompt_gym.backends.validation import check_requests, check_texts
 from prompt_gym.backends.workers import TIMEOUT_S
 from prompt_gym.backends.world import TEXT_WORLD, World
+from prompt_gym.export.recorder import Recorder
 
 Request = tuple[str, int]
 
@@ -129,10 +139,16 @@ class RewardBackend:
             as :func:`~prompt_gym.backends.factory.make_backend` passes it; ``None`` (a backend
             built directly from components) gets the shipped text data,
             :data:`~prompt_gym.backends.world.TEXT_WORLD`.
+        record: A :class:`~prompt_gym.export.recorder.Recorder` that gets one row per request
+            of every :meth:`score` call, cache hits included (``cache_hit`` says which), in the
+            store stage; ``None`` (the default) records nothing.
+        compute: What generates and scores the cache misses
+            (:class:`~prompt_gym.backends.protocols.Compute`); ``None`` (the default) builds a
+            :class:`~prompt_gym.backends.parallel.ComputePool` of the components and ``workers``.
 
     Raises:
-        ValueError: If ``workers`` is not a positive integer, or a component does not implement
-            its protocol.
+        ValueError: If ``workers`` is not a positive integer (or not ``1`` with a ``compute``),
+            or a component or the compute does not implement its protocol.
     """
 
     def __init__(
@@ -149,9 +165,18 @@ class RewardBackend:
         workers: int = 1,
         worker_timeout_s: float = TIMEOUT_S,
         world: World | None = None,
+        record: Recorder | None = None,
+        compute: Compute | None = None,
     ) -> None:
         check_components(generator, scorer, captioner)
-        self.compute = ComputePool(generator, scorer, workers, worker_timeout_s)
+        if compute is None:
+            compute = ComputePool(generator, scorer, workers, worker_timeout_s)
+        elif not isinstance(compute, Compute) or workers != 1:
+            raise ValueError(
+                f"compute must implement the Compute protocol and comes instead of workers "
+                f"(workers=1), got {type(compute).__name__} with workers={workers!r}"
+            )
+        self.compute: Compute = compute
         self.workers = workers
         self.generator, self.scorer, self.captioner = generator, scorer, captioner
         self.name, self.version = name, version
@@ -175,6 +200,7 @@ class RewardBackend:
         self._disk = DiskCache(cache_dir, name="scores") if cache_dir else None
         self.has_aesthetic = bool(scorer.has_aesthetic)
         self.stats = BackendStats()
+        self.recorder = record
         self.spec: Callable[[], RewardBackend] | None = None
         """How to build this backend again (set by ``make_backend``); pickling uses it."""
 
@@ -243,6 +269,9 @@ class RewardBackend:
             # 6. Store
             self._store(asked, computed, images)
             fresh = {missing[i]: image for i, image in images.items()} if return_images else {}
+        # 6b. Record every request, cache hits included
+        if self.recorder is not None:
+            self._record(prompts, seeds, rows, inverse)
         # 7. Assemble
         images_out = self._images_for(requests, fresh)[inverse] if return_images else None
         self.stats.requests += len(prompts)
@@ -296,6 +325,19 @@ class RewardBackend:
     ) -> tuple[_Rows, dict[int, np.ndarray]]:
         """Scores of cache misses and, if ``images_needed``, their images (by row).
 
+        The token counts are asked for after the images are scored, so a served generator
+        (:mod:`prompt_gym.backends.served`) knows them from the compute's reply.
+        """
+        out, images = self._make_and_score(requests, need, images_needed)
+        prompts = [p for p, _ in requests]
+        out.tokens = np.asarray(self.generator.count_tokens(prompts)).astype(np.int32)
+        return out, images
+
+    def _make_and_score(
+        self, requests: list[Request], need: bool, images_needed: bool
+    ) -> tuple[_Rows, dict[int, np.ndarray]]:
+        """Scores of cache misses (token counts aside) and, if ``images_needed``, their images.
+
         With the generator's ``scene_keys``, each distinct (scene, seed) is generated once: a
         request that draws the scene of an earlier one (in this batch, or scored before and still
         remembered) takes its scores; only the prompt's token count is its own.
@@ -303,7 +345,6 @@ class RewardBackend:
         prompts = [p for p, _ in requests]
         seeds = [s for _, s in requests]
         out = _Rows(len(requests), self.dim, need)
-        out.tokens = np.asarray(self.generator.count_tokens(prompts)).astype(np.int32)
         keys = self.generator.scene_keys(prompts)
         if keys is None:
             make, position = list(range(len(prompts))), list(range(len(prompts)))
@@ -378,6 +419,17 @@ class RewardBackend:
             for i, image in images.items():
                 self._images.put(requests[i], image)
 
+    def _record(
+        self, prompts: list[str], seeds: list[int], rows: _Rows, inverse: np.ndarray
+    ) -> None:
+        """Hand one row per request to the recorder (see ``record``)."""
+        assert self.recorder is not None
+        aes = None if rows.aes is None else rows.aes[inverse]
+        valid = ((rows.flags & (FLAG_NONFINITE | FLAG_BLACK)) == 0)[inverse]
+        self.recorder.add_requests(
+            self.name, self.version, prompts, seeds, aes, valid, rows.hit[inverse]
+        )
+
     def _images_for(self, requests: list[Request], fresh: dict[int, np.ndarray]) -> np.ndarray:
         """The images of ``requests``: fresh ones, kept ones, or generated again."""
         out: list[np.ndarray | None] = [fresh.get(j) for j in range(len(requests))]
@@ -433,7 +485,9 @@ class RewardBackend:
         self._images.clear()
 
     def close(self) -> None:
-        """Close the disk cache connection and stop the worker processes."""
+        """Close the disk cache connection, stop the worker processes, flush the recorder."""
+        if self.recorder is not None:
+            self.recorder.flush()
         if self._disk is not None:
             self._disk.close()
         self.compute.close()

@@ -17,6 +17,10 @@ best-fixed         PromptRewrite: one modifier list for every prompt, built gree
 greedy             adds the candidate that helps most on the episode's seeds, until none does
 random-search      per episode, random episodes on the same reset until it has spent the
                    greedy agent's mean queries per episode; keeps the best
+pez                ImageInversion: PEZ, 16 free-text tokens by gradient through the
+                   backend's white-box CLIP (shapes-clip on the shapes presets); its gradient
+                   steps query that model, not the generator, so only the images of its
+                   found prompt count as queries
 reinforce          REINFORCE (candidate-scoring policy for ImageInversion, MLP for rewrite)
 ppo, maskable-ppo  Stable-Baselines3 PPO / sb3-contrib MaskablePPO
 lm-ppo             PromptRewriteTokens: the Promptist LM-PPO agent (SFT warm start)
@@ -254,6 +258,23 @@ def greedy_agent(job: Job, kwargs: dict[str, Any] | None = None) -> Entry:
     return _timed("greedy", job, body)
 
 
+PEZ_STEPS = 300
+"""PEZ's 3000 steps scaled to shapes-clip (64-d, 245 tokens: its cosine plateaus within ~200)."""
+
+
+def pez_agent(job: Job, steps: int = PEZ_STEPS) -> Entry:
+    """PEZ on each evaluation episode's target (16 tokens, as PEZ found best)."""
+    from prompt_gym.agents import pez
+
+    def body(counter: QueryCounter) -> Entry:
+        counter.start()
+        n = 1 if job.per_target else job.episodes
+        eps = play(job, lambda s, o: pez.evaluate(job.env_id, n, s, job.eval_kwargs, o, steps))
+        return Entry("pez", _finals(job, eps), test_queries=counter.stop())
+
+    return _timed("pez", job, body)
+
+
 def random_search_agent(job: Job, max_batch: int = 64) -> Entry:
     """Random episodes on each evaluation reset until ``job.search_queries`` are spent; the best.
 
@@ -403,6 +424,7 @@ CONTESTANTS: dict[str, Callable[[Job], Entry]] = {
     "best-fixed": best_fixed_agent,
     "greedy": greedy_agent,
     "random-search": random_search_agent,
+    "pez": pez_agent,
     "reinforce": lambda job: (
         per_target_reinforce(job) if job.per_target else learner_agent("reinforce", job)
     ),

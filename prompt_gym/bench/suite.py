@@ -69,7 +69,16 @@ class Task:
         return "reinforce" if self.per_target else "greedy"
 
 
-_INVERSION = ("random", "rank", "greedy", "random-search", "reinforce", "ppo", "maskable-ppo")
+_INVERSION = (
+    "random",
+    "rank",
+    "greedy",
+    "random-search",
+    "pez",
+    "reinforce",
+    "ppo",
+    "maskable-ppo",
+)
 _REWRITE = ("random", "best-fixed", "greedy", "random-search", "reinforce", "ppo", "maskable-ppo")
 _PER_TARGET = ("random", "rank", "greedy", "reinforce", "random-search")
 

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult
+from prompt_gym.envs.beautifulprompt_reward import check_lookahead, make_judge
 from prompt_gym.envs.core import (
     EnvCore,
     PromptEnv,
@@ -58,6 +59,7 @@ class PromptRewriteCore(EnvCore):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
+        reward_models: dict[str, str] | None = None,
         invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
     ) -> None:
@@ -69,7 +71,7 @@ class PromptRewriteCore(EnvCore):
                 f"max_modifiers must be in [1, {len(self.modifiers)}], got {max_modifiers}"
             )
         self.max_modifiers = max_modifiers
-        self.judge = RewriteJudge(backend, reward, num_images, seed_pool)
+        self.judge = make_judge(backend, reward, num_images, seed_pool, reward_models)
         self.max_steps = max_episode_steps({"max_modifiers": max_modifiers})
         n_mod, dim = len(self.modifiers), backend.dim
         self.stop_action = n_mod
@@ -138,6 +140,7 @@ class PromptRewriteCore(EnvCore):
         return action == self.stop_action or len(self.chosen) + 1 >= self.max_modifiers
 
     def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
+        check_lookahead(self.judge)
         judge, source, seeds, prompt = self.judge, self.source, self.seeds, self.prompt
         rewrites = [
             SEPARATOR.join(
@@ -170,7 +173,7 @@ class PromptRewriteCore(EnvCore):
         self._mask = self._compute_mask() if not terminated else self._stop_only()
         if not terminated:
             return 0.0, False, self._info()
-        self.parts = self.judge.judge(self.source, result)
+        self.parts = self.judge.judge(self.source, result, rewrite=self.prompt, seeds=self.seeds)
         return self.parts["reward"], True, self._info()
 
     def _observe(self) -> dict[str, np.ndarray]:
@@ -256,6 +259,9 @@ class PromptRewriteEnv(PromptRewriteData, PromptEnv):
     ``modifiers`` (list or file), ``max_modifiers`` (4), ``reward`` (``promptist-v1``),
     ``num_images`` (2), ``seed_pool`` (16 fixed seed tuples shared by every env, so the images of
     ``x`` are cache hits after their first use; ``None``: fresh seeds every episode),
+    ``reward_models`` (``{"aesthetic": DIR, "pickscore": DIR}``, the text reward models of
+    ``reward="beautifulprompt-v1"``, which generates no image;
+    :mod:`~prompt_gym.envs.beautifulprompt_reward`),
     ``invalid_action`` (what a masked action does: ``penalize``, the default, or ``raise``),
     ``invalid_penalty`` (-1.0),
     ``render_mode`` (``rgb_array``: images of ``x`` and ``y`` side by side). Reset option
@@ -294,6 +300,7 @@ class PromptRewriteEnv(PromptRewriteData, PromptEnv):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
+        reward_models: dict[str, str] | None = None,
         invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
         render_mode: str | None = None,
@@ -311,7 +318,7 @@ class PromptRewriteVectorEnv(PromptRewriteData, PromptVectorEnv):
         num_envs: Number of sub-envs.
         max_episode_steps: May only lower the sub-envs' own step limit (``None`` keeps it).
         backend, prompts, split, modifiers, max_modifiers, reward, num_images, seed_pool,
-            invalid_action, invalid_penalty, render_mode: As in :class:`PromptRewriteEnv`,
+            reward_models, invalid_action, invalid_penalty, render_mode: As in :class:`PromptRewriteEnv`,
             for every sub-env.
     """
 
@@ -329,6 +336,7 @@ class PromptRewriteVectorEnv(PromptRewriteData, PromptVectorEnv):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
+        reward_models: dict[str, str] | None = None,
         invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
         render_mode: str | None = None,

@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult
+from prompt_gym.envs.beautifulprompt_reward import check_lookahead, make_judge
 from prompt_gym.envs.core import (
     EnvCore,
     PromptEnv,
@@ -93,6 +94,7 @@ class PromptRewriteTokensCore(EnvCore):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
+        reward_models: dict[str, str] | None = None,
         invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
     ) -> None:
@@ -116,7 +118,7 @@ class PromptRewriteTokensCore(EnvCore):
             raise ValueError(
                 f"{len(too_long)} prompts exceed max_source_tokens={max_source_tokens}, e.g. {too_long[0]!r}"
             )
-        self.judge = RewriteJudge(backend, reward, num_images, seed_pool)
+        self.judge = make_judge(backend, reward, num_images, seed_pool, reward_models)
         vocab = tokenizer.vocab_size
         self.pad_id, self.sep_id = vocab, vocab + 1
         self.length = max_source_tokens + 1 + hi
@@ -176,6 +178,7 @@ class PromptRewriteTokensCore(EnvCore):
         return action == self.tokenizer.eos_token_id or len(self.continuation) + 1 >= self.max_new
 
     def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
+        check_lookahead(self.judge)
         judge, source, seeds, tok = self.judge, self.source, self.seeds, self.tokenizer
         return Lookahead(
             [
@@ -204,7 +207,7 @@ class PromptRewriteTokensCore(EnvCore):
             self.continuation.append(action)
         if not terminated:
             return 0.0, False, self._info()
-        self.parts = self.judge.judge(self.source, result)
+        self.parts = self.judge.judge(self.source, result, rewrite=self.rewrite, seeds=self.seeds)
         self.parts["truncated_tokens"] = max(
             0, count_tokens(self.backend, [self.rewrite])[0] - MAX_CLIP_TOKENS
         )
@@ -286,7 +289,8 @@ class PromptRewriteTokensEnv(PromptRewriteTokensData, PromptEnv):
     ``backend``, ``tokenizer``, ``prompts``, ``split``, ``max_new_tokens`` (int or
     ``(lo, hi)``, default ``(15, 75)``), ``max_source_tokens`` (32), ``reward``
     (``promptist-v1``), ``num_images`` (2), ``seed_pool`` (16; as in
-    :class:`~prompt_gym.envs.prompt_rewrite.PromptRewriteEnv`), ``invalid_action`` and
+    :class:`~prompt_gym.envs.prompt_rewrite.PromptRewriteEnv`), ``reward_models`` (for
+    ``reward="beautifulprompt-v1"``; as in PromptRewrite), ``invalid_action`` and
     ``invalid_penalty`` (as in PromptRewrite; no id is ever masked here),
     ``render_mode``. Reset option ``prompt`` sets ``x``.
 
@@ -324,6 +328,7 @@ class PromptRewriteTokensEnv(PromptRewriteTokensData, PromptEnv):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
+        reward_models: dict[str, str] | None = None,
         invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
         render_mode: str | None = None,
@@ -341,7 +346,8 @@ class PromptRewriteTokensVectorEnv(PromptRewriteTokensData, PromptVectorEnv):
         num_envs: Number of sub-envs.
         max_episode_steps: May only lower the sub-envs' own step limit (``None`` keeps it).
         backend, tokenizer, prompts, split, max_new_tokens, max_source_tokens, reward,
-            num_images, seed_pool, invalid_action, invalid_penalty, render_mode: As in
+            num_images, seed_pool, reward_models, invalid_action, invalid_penalty,
+            render_mode: As in
             :class:`PromptRewriteTokensEnv`, for every sub-env.
     """
 
@@ -360,6 +366,7 @@ class PromptRewriteTokensVectorEnv(PromptRewriteTokensData, PromptVectorEnv):
         reward: str = "promptist-v1",
         num_images: int = 2,
         seed_pool: int | None = 16,
+        reward_models: dict[str, str] | None = None,
         invalid_action: str = "penalize",
         invalid_penalty: float = -1.0,
         render_mode: str | None = None,

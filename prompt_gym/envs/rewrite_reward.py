@@ -79,8 +79,16 @@ class RewriteJudge:
         k = len(seeds)
         return [source] * k + [rewrite] * k, list(seeds) * 2
 
-    def judge(self, source: str, result: ScoreResult) -> dict[str, Any]:
-        """Reward and its parts from the scores of :meth:`requests`."""
+    def judge(
+        self,
+        source: str,
+        result: ScoreResult,
+        *,
+        rewrite: str | None = None,
+        seeds: list[int] | None = None,
+    ) -> dict[str, Any]:
+        """Reward and its parts from the scores of :meth:`requests` (``rewrite`` and ``seeds``
+        are for the judges that need them, :mod:`prompt_gym.envs.beautifulprompt_reward`)."""
         k = len(result.valid) // 2
         scores = RewriteScores(
             text_x=self.backend.embed_texts([source])[0],

@@ -6,6 +6,9 @@
 - ``clip-l14``: ViT-L-14 / ``openai`` (768-d, QuickGELU) with the LAION improved aesthetic
   predictor (``laion-aesthetic-v2``); PromptRewrite-v0.
 - ``tiny``: a 32-d random-weight CLIP of the same class, with a random 32-d aesthetic head.
+- ``shapes-clip``: a 64-d CLIP of the same class trained on the shapes world, shipped as package
+  data (:mod:`prompt_gym.backends.shapes.clip_model`; ``pretrained`` may name a directory that
+  ``train_clip --out`` wrote), no aesthetic head.
 
 Weights: ``$PROMPT_GYM_MODEL_DIR/<preset>/`` holding an open_clip checkpoint
 (``open_clip_model.safetensors`` or ``open_clip_pytorch_model.bin``), else the tag's hub repository
@@ -43,6 +46,9 @@ from prompt_gym.backends.real.oom import OomSplitter
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 CHECKPOINT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+SHAPES_CLIP = "shapes-clip"
+"""The shipped shapes-world CLIP: built from package data, as ``tiny`` is built from a config."""
+_PACKAGED = (presets.TINY, SHAPES_CLIP)
 
 
 class OpenClipScorer(ScorerBase):
@@ -87,11 +93,13 @@ class OpenClipScorer(ScorerBase):
             quick_gelu = preset.quick_gelu if quick_gelu is None else quick_gelu
         if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
             raise ValueError(f"batch_size must be None or an integer >= 1, got {batch_size!r}")
-        if model != presets.TINY and not pretrained:
+        if model not in _PACKAGED and not pretrained:
             raise ValueError(
                 f"pass pretrained= (an open_clip tag or checkpoint file) for {model!r}"
             )
         self.name = preset.name if preset is not None else f"{model}/{pretrained}"
+        if model == SHAPES_CLIP:
+            self.name = SHAPES_CLIP
         self.model_name, self.pretrained = model, pretrained
         self.quick_gelu = bool(quick_gelu)
         self.version = version if version is not None else (preset.version if preset else "1")
@@ -104,7 +112,7 @@ class OpenClipScorer(ScorerBase):
         source = source_tag(self.name)
         key = ("open_clip", self.name, source, model, pretrained, self.quick_gelu, self.dtype)
         self.clip, self.tokenizer, self.preprocess = shared((*key, self.device), self._load)
-        if model != presets.TINY:
+        if model not in _PACKAGED:
             warn_if_cpu(self.name, self.device)
         self.dim = int(self.clip.visual.output_dim)
         self.aesthetic_head_name = aesthetic_head
@@ -242,6 +250,12 @@ class OpenClipScorer(ScorerBase):
             clip = tiny_open_clip()
             tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=77)
             preprocess = {"size": TINY_CLIP_IMAGE_SIZE, "mean": OPENAI_MEAN, "std": OPENAI_STD}
+        elif self.model_name == SHAPES_CLIP:
+            from prompt_gym.backends.shapes.clip_model import load_shapes_clip, recipe_files
+
+            clip, tokenizer, recipe = load_shapes_clip(*recipe_files(self.pretrained))
+            pre = recipe["preprocess"]
+            preprocess = {"size": pre["size"], "mean": tuple(pre["mean"]), "std": tuple(pre["std"])}
         else:
             checkpoint, tag_cfg = self._checkpoint()
             clip = open_clip.create_model(
@@ -337,5 +351,23 @@ def _preset_factory(name: str) -> Callable[..., OpenClipScorer]:
 
 
 tiny = _preset_factory("tiny")
+
+
+def shapes_clip(pretrained: str | None = None, **overrides: Any) -> OpenClipScorer:
+    """The ``shapes-clip`` scorer: :class:`OpenClipScorer` over the shipped shapes-world CLIP.
+
+    Args:
+        pretrained: ``None`` (the shipped weights) or a directory holding ``shapes_clip.json``
+            and ``shapes_clip.safetensors`` (what ``train_clip --out DIR`` writes).
+        **overrides: :class:`OpenClipScorer` options (``device``, ``dtype``, ``batch_size``).
+
+    The version (part of every cache key) is the first 16 hex digits of the weights' sha256.
+    """
+    from prompt_gym.backends.shapes.clip_model import read_recipe, recipe_files
+
+    overrides.setdefault("version", read_recipe(recipe_files(pretrained)[1])["sha256"][:16])
+    return OpenClipScorer(SHAPES_CLIP, pretrained, **overrides)
+
+
 clip_b32 = _preset_factory("clip-b32")
 clip_l14 = _preset_factory("clip-l14")

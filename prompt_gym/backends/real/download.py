@@ -2,7 +2,9 @@
 
 ``NAME`` is a backend preset (``sd-turbo``, ``sd-turbo-aesthetic``: every component it uses), a
 component preset (``sd15``, ``clip-l14``, ``blip-large``), a TAESD decoder (``taesd``,
-``taesdxl``) or an aesthetic head (``laion-aesthetic-v2``). Files go to the Hugging Face cache
+``taesdxl``), an aesthetic head (``laion-aesthetic-v2``) or a preference scorer (``pickscore``:
+its weights, and only the tokenizer and image-processor files of its processor's repository;
+a backend preset does not fetch its preference scorer). Files go to the Hugging Face cache
 (copy ``$HF_HOME`` to an offline machine), or with ``local_dir=DIR`` to ``DIR/<preset>/``, the
 layout ``PROMPT_GYM_MODEL_DIR=DIR`` reads. Only what the loaders need is fetched (safetensors
 weights and configs; no safety checker, no duplicate ``.bin``/``.ckpt``/fp16 files).
@@ -29,6 +31,14 @@ _PIPELINE_FILES = [
 ]
 _PIPELINE_SKIP = ["safety_checker/*", "feature_extractor/*"]
 _MODEL_FILES = ["*.json", "*.txt", "model.safetensors", "diffusion_pytorch_model.safetensors"]
+_PROCESSOR_FILES = [
+    "preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+]
 
 
 def names() -> list[str]:
@@ -36,7 +46,7 @@ def names() -> list[str]:
     from prompt_gym.backends.registry import BACKENDS
 
     real = set(presets.GENERATORS) | set(presets.SCORERS) | set(presets.CAPTIONERS)
-    heads = set(presets.AESTHETIC_HEADS) | set(presets.TAESD)
+    heads = set(presets.AESTHETIC_HEADS) | set(presets.TAESD) | set(presets.PREFERENCES)
     return sorted((set(BACKENDS) | real | heads) - {presets.TINY})
 
 
@@ -64,6 +74,12 @@ def download(name: str, *, local_dir: str | None = None) -> list[str]:
             return _component(kind, name, local_dir)
     if name in presets.TAESD:
         return [_snapshot(presets.TAESD[name].model, name, _MODEL_FILES, [], local_dir)]
+    if name in presets.PREFERENCES and name != presets.TINY:
+        pref = presets.PREFERENCES[name]  # model and processor share DIR/<name>/, as loaded
+        return [
+            _snapshot(pref.model, name, ["*.json", "model.safetensors"], [], local_dir),
+            _snapshot(pref.processor, name, _PROCESSOR_FILES, [], local_dir),
+        ]
     if name in presets.AESTHETIC_HEADS:
         head = presets.AESTHETIC_HEADS[name]
         return [_file(head.repo, head.filename, name, local_dir)]

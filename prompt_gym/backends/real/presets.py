@@ -34,6 +34,12 @@ Captioners (transformers BLIP):
 - ``blip-base``: ``Salesforce/blip-image-captioning-base``, 247M params, ~1 GB, BSD-3-Clause.
 - ``blip-large``: ``Salesforce/blip-image-captioning-large``, 470M params, ~1.9 GB, BSD-3-Clause.
 
+Preference scorers (transformers CLIP, :mod:`~prompt_gym.backends.real.pickscore`):
+
+- ``pickscore``: ``yuvalkirstain/PickScore_v1`` (CLIP ViT-H/14 fine-tuned on Pick-a-Pic) with the
+  ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K`` processor; ~986M params, ~3.9 GB fp32. Licence: MIT
+  (the PickScore repository; the ViT-H/14 processor and base model are MIT too).
+
 ``tiny`` (all kinds): the same classes built from tiny random-weight configs; no files at all.
 """
 
@@ -234,6 +240,33 @@ CAPTIONERS: dict[str, CaptionerPreset] = {
 }
 
 
+@dataclass(frozen=True)
+class PreferencePreset:
+    """A named transformers CLIP preference model and the processor it is used with."""
+
+    name: str
+    model: str
+    processor: str
+    version: str = "1"
+    size: str = ""
+    licence: str = ""
+
+
+PREFERENCES: dict[str, PreferencePreset] = {
+    p.name: p
+    for p in (
+        PreferencePreset(TINY, TINY, TINY, size="~1.7M params, built from configs"),
+        PreferencePreset(
+            "pickscore",
+            "yuvalkirstain/PickScore_v1",
+            "laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
+            size="986M params, ~3.9 GB",
+            licence="MIT (PickScore repository)",
+        ),
+    )
+}
+
+
 def find_generator(model: str) -> GeneratorPreset | None:
     """The generator preset named ``model`` or whose hub id is ``model``, if any.
 
@@ -289,4 +322,9 @@ def model_table() -> list[dict[str, str]]:
         ),
         *(row("aesthetic head", p, f"{p.repo}/{p.filename}") for p in AESTHETIC_HEADS.values()),
         *(row("captioner", p, p.model) for p in CAPTIONERS.values() if p.model != TINY),
+        *(
+            row("preference", p, f"{p.model} (processor {p.processor})")
+            for p in PREFERENCES.values()
+            if p.model != TINY
+        ),
     ]

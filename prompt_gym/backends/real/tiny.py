@@ -11,6 +11,9 @@ reproduces open_clip's token ids), the BLIP tokenizer from a small word list wri
 - generator: UNet ``block_out_channels=(32, 64)``, 2-block ``AutoencoderKL`` (scale factor 2),
   ``CLIPTextModel`` with ``hidden_size=32``; 64x64 images from 32x32 latents.
 - scorer: open_clip ``ViT-B-32`` family with width 32-64, 2 layers, 32x32 input, 32-d embeddings.
+- preference (PickScore twin): a transformers ``CLIPModel`` with hidden size 32, 2 layers,
+  32x32 input, saved with ``save_pretrained`` (with its ``CLIPProcessor``) to a directory that
+  the PickScore loader reads back with ``from_pretrained(..., local_files_only=True)``.
 - captioner: BLIP with hidden size 32, 2 layers, 32x32 input and a 168-entry WordPiece vocabulary.
 """
 
@@ -251,3 +254,48 @@ def tiny_blip(seed: int = TINY_SEED) -> tuple[Any, Any]:
         size={"height": TINY_BLIP_IMAGE_SIZE, "width": TINY_BLIP_IMAGE_SIZE}
     )
     return model, BlipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def tiny_pickscore_dir(seed: int = TINY_SEED) -> str:
+    """A directory holding a tiny random ``CLIPModel`` and its ``CLIPProcessor`` (PickScore's
+    classes), written once per process with ``save_pretrained``; load it with
+    ``from_pretrained(path, local_files_only=True)`` as the real PickScore is loaded."""
+    return _tiny_pickscore_dir(seed)
+
+
+@functools.cache
+def _tiny_pickscore_dir(seed: int) -> str:
+    import tempfile
+
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": 49408,
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 77,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": TINY_CLIP_IMAGE_SIZE,
+            "patch_size": 8,
+        },
+        projection_dim=TINY_EMBED_DIM,
+    )
+    with _seeded(seed):
+        model = CLIPModel(config).eval()
+    size = {"shortest_edge": TINY_CLIP_IMAGE_SIZE}
+    crop = {"height": TINY_CLIP_IMAGE_SIZE, "width": TINY_CLIP_IMAGE_SIZE}
+    processor = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size=size, crop_size=crop), tokenizer=clip_tokenizer()
+    )
+    path = tempfile.mkdtemp(prefix="prompt-gym-tiny-pickscore-")
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
