@@ -32,7 +32,7 @@ from prompt_gym.backends import make_backend
 from prompt_gym.backends.factory import BackendSpec
 from prompt_gym.backends.served import connect, deploy
 from prompt_gym.backends.served.connection import ensure_ray
-from prompt_gym.backends.served.deploy import MAX_ONGOING, ROUTERS
+from prompt_gym.backends.served.deploy import DEFAULT_ROUTER, MAX_ONGOING, ROUTERS
 from prompt_gym.checks import parse_env_kwargs
 
 PROMPTS = [
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument(
         "--max-ongoing-requests", type=int, default=MAX_ONGOING, help="requests one replica takes"
     )
-    parser.add_argument("--router", choices=sorted(ROUTERS), default="round-robin")
+    parser.add_argument("--router", choices=sorted(ROUTERS), default=DEFAULT_ROUTER)
     parser.add_argument("--num-cpus", type=float, default=1.0, help="CPUs per replica")
     parser.add_argument("--num-gpus", type=float, default=None, help="GPUs per replica")
     parser.add_argument("--reference-step-ms", type=float, default=300.0)

@@ -33,6 +33,7 @@ random search gets REINFORCE's training queries per target.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -154,17 +155,30 @@ def _finals(job: Job, episodes: list[Any]) -> list[FinalPrompt]:
     return final_prompts(episodes, job.env_id, stop_action(job.env_id), job.first_episode)
 
 
-def policy_entry(agent: str, job: Job, policy: Policy) -> Entry:
-    """Evaluation episodes of a fixed policy (no training)."""
-    from prompt_gym.agents.episodes import evaluate_policy
+def evaluation_entry(
+    agent: str,
+    job: Job,
+    evaluate: Callable[..., list[Any]],
+    env_kwargs: dict[str, Any] | None = None,
+) -> Entry:
+    """Evaluation episodes of ``evaluate(env_id, episodes, seed, env_kwargs, options)`` (no
+    training), every query counted as a test query; ``env_kwargs`` default to the job's."""
+    kwargs = job.eval_kwargs if env_kwargs is None else env_kwargs
 
     def body(counter: QueryCounter) -> Entry:
         counter.start()
         n = 1 if job.per_target else job.episodes
-        eps = play(job, lambda s, o: evaluate_policy(policy, job.env_id, n, s, job.eval_kwargs, o))
+        eps = play(job, lambda s, o: evaluate(job.env_id, n, s, kwargs, o))
         return Entry(agent, _finals(job, eps), test_queries=counter.stop())
 
     return _timed(agent, job, body)
+
+
+def policy_entry(agent: str, job: Job, policy: Policy) -> Entry:
+    """Evaluation episodes of a fixed policy (no training)."""
+    from prompt_gym.agents.episodes import evaluate_policy
+
+    return evaluation_entry(agent, job, functools.partial(evaluate_policy, policy))
 
 
 # ------------------------------------------------------------------------------ baselines
@@ -247,15 +261,7 @@ def greedy_agent(job: Job, kwargs: dict[str, Any] | None = None) -> Entry:
     """Greedy search on each episode's own seeds (``kwargs``: other evaluation env kwargs)."""
     from prompt_gym.agents import greedy
 
-    kwargs = job.eval_kwargs if kwargs is None else kwargs
-
-    def body(counter: QueryCounter) -> Entry:
-        counter.start()
-        n = 1 if job.per_target else job.episodes
-        eps = play(job, lambda s, o: greedy.evaluate(job.env_id, n, s, kwargs, o))
-        return Entry("greedy", _finals(job, eps), test_queries=counter.stop())
-
-    return _timed("greedy", job, body)
+    return evaluation_entry("greedy", job, greedy.evaluate, kwargs)
 
 
 PEZ_STEPS = 300
@@ -266,13 +272,7 @@ def pez_agent(job: Job, steps: int = PEZ_STEPS) -> Entry:
     """PEZ on each evaluation episode's target (16 tokens, as PEZ found best)."""
     from prompt_gym.agents import pez
 
-    def body(counter: QueryCounter) -> Entry:
-        counter.start()
-        n = 1 if job.per_target else job.episodes
-        eps = play(job, lambda s, o: pez.evaluate(job.env_id, n, s, job.eval_kwargs, o, steps))
-        return Entry("pez", _finals(job, eps), test_queries=counter.stop())
-
-    return _timed("pez", job, body)
+    return evaluation_entry("pez", job, functools.partial(pez.evaluate, steps=steps))
 
 
 def random_search_agent(job: Job, max_batch: int = 64) -> Entry:

@@ -25,7 +25,7 @@ import numpy as np
 
 from prompt_gym.backends import RewardBackend, ScoreResult
 from prompt_gym.envs.render import side_by_side
-from prompt_gym.envs.rewrite_reward import RewriteJudge, seed_tuples
+from prompt_gym.envs.rewrite_reward import RewriteJudge, seed_pool_of
 from prompt_gym.rewards import beautifulprompt_images_v1, beautifulprompt_v1
 
 TEXT_REWARD = "beautifulprompt-v1"
@@ -66,17 +66,13 @@ class TextRMJudge:
         num_images: int = 2,
         seed_pool: int | None = 16,
     ) -> None:
-        if num_images < 1:
-            raise ValueError(f"num_images must be >= 1, got {num_images}")
-        if seed_pool is not None and (isinstance(seed_pool, bool) or seed_pool < 1):
-            raise ValueError(f"seed_pool must be None or >= 1, got {seed_pool!r}")
+        self.pool = seed_pool_of(num_images, seed_pool)
         if sorted(reward_models) != sorted(RM_KEYS):
             raise ValueError(
                 f"reward_models must map exactly {list(RM_KEYS)} to reward-model directories "
                 f"(`prompt-gym train-rm --target ...`), got keys {sorted(reward_models)}"
             )
         self.num_images = num_images
-        self.pool = None if seed_pool is None else seed_tuples(seed_pool, num_images)
         self.backend = backend
         self.models = {k: _load_rm(str(reward_models[k])) for k in RM_KEYS}
         for key, rm in self.models.items():

@@ -27,6 +27,19 @@ def seed_tuples(size: int, num_images: int) -> np.ndarray:
     return rng.integers(0, 2**31, size=(size, num_images))
 
 
+def seed_pool_of(num_images: int, seed_pool: int | None) -> np.ndarray | None:
+    """The episode seed pool of a judge (:func:`seed_tuples`), or ``None`` for fresh seeds.
+
+    Raises:
+        ValueError: If ``num_images`` is under 1 or ``seed_pool`` is neither ``None`` nor >= 1.
+    """
+    if num_images < 1:
+        raise ValueError(f"num_images must be >= 1, got {num_images}")
+    if seed_pool is not None and (isinstance(seed_pool, bool) or seed_pool < 1):
+        raise ValueError(f"seed_pool must be None or >= 1, got {seed_pool!r}")
+    return None if seed_pool is None else seed_tuples(seed_pool, num_images)
+
+
 class RewriteJudge:
     """Scores a rewrite ``y`` of a user prompt ``x`` with a named reward config.
 
@@ -55,11 +68,7 @@ class RewriteJudge:
     def __init__(
         self, backend: RewardBackend, reward: str, num_images: int, seed_pool: int | None = 16
     ) -> None:
-        if num_images < 1:
-            raise ValueError(f"num_images must be >= 1, got {num_images}")
-        if seed_pool is not None and (isinstance(seed_pool, bool) or seed_pool < 1):
-            raise ValueError(f"seed_pool must be None or >= 1, got {seed_pool!r}")
-        self.pool = None if seed_pool is None else seed_tuples(seed_pool, num_images)
+        self.pool = seed_pool_of(num_images, seed_pool)
         if not backend.has_aesthetic and reward != "relevance":
             raise ValueError(
                 f"reward {reward!r} needs an aesthetic score but backend {backend.name!r} has none; "

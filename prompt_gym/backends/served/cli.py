@@ -20,6 +20,7 @@ def add_serve_command(sub: argparse._SubParsersAction) -> None:
     """Add the ``serve`` sub-command to the ``prompt-gym`` parser."""
     from prompt_gym.backends.served.deploy import (
         BATCH_WAIT_S,
+        DEFAULT_ROUTER,
         MAX_BATCH_SIZE,
         MAX_ONGOING,
         ROUTERS,
@@ -51,7 +52,7 @@ def add_serve_command(sub: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--router",
         choices=sorted(ROUTERS),
-        default="round-robin",
+        default=DEFAULT_ROUTER,
         help="how requests are spread over the replicas",
     )
     serve.add_argument("--num-cpus", type=float, help="CPUs per replica (default 1)")

@@ -51,10 +51,12 @@ ROUTERS = {
 }
 """How a caller's requests are spread over the replicas (Serve request routers).
 
-``round-robin`` (the default) sends each next request to the next replica. Serve's own
-``power-of-two`` router picks the shorter of two queues from a cached queue length; when one
+``round-robin`` (:data:`DEFAULT_ROUTER`) sends each next request to the next replica. Serve's
+own ``power-of-two`` router picks the shorter of two queues from a cached queue length; when one
 caller sends a batch's requests at once, it sent them all to one replica here
-(``benchmarks/ray_scaling.py``: 2 replicas scored 0.94x to 1.08x of one; round-robin 1.54x)."""
+(``benchmarks/ray_scaling.py`` on 2 shared cores: 2 replicas scored 0.82x to 1.08x of one;
+round-robin 1.31x to 2.09x)."""
+DEFAULT_ROUTER = "round-robin"
 
 
 def replica_resources(
@@ -80,7 +82,7 @@ def deploy(
     max_batch_size: int = MAX_BATCH_SIZE,
     batch_wait_timeout_s: float = BATCH_WAIT_S,
     max_ongoing_requests: int = MAX_ONGOING,
-    router: str = "round-robin",
+    router: str = DEFAULT_ROUTER,
     num_cpus: float | None = None,
     num_gpus: float | None = None,
 ) -> str:
@@ -179,7 +181,7 @@ def serve_backend(
         options.get("max_ongoing_requests", MAX_ONGOING),
         options.get("num_cpus"),
         options.get("num_gpus"),
-        options.get("router", "round-robin"),
+        options.get("router", DEFAULT_ROUTER),
     )
     ensure_ray(address, start_local=True)
     app = deploy(spec, **options)
@@ -205,7 +207,7 @@ def _check_deploy(
     max_ongoing: Any,
     num_cpus: Any = None,
     num_gpus: Any = None,
-    router: Any = "round-robin",
+    router: Any = DEFAULT_ROUTER,
 ) -> None:
     """One ``ValueError`` for the first bad deploy option."""
     if not isinstance(app, str) or not app or "/" in app:
