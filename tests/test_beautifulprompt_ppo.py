@@ -12,6 +12,8 @@ pytest.importorskip("transformers")
 from prompt_gym.agents.lm_ppo import distillation
 from prompt_gym.agents.lm_ppo.ppo import train
 
+from prompt_gym.envs.judge import Judge
+
 
 @pytest.fixture(scope="module")
 def rms(tmp_path_factory):
@@ -72,3 +74,22 @@ def test_ppo_against_the_rms_raises_the_proxy_reward(rms, tmp_path) -> None:
     assert ev["proxy_images_generated"] == 0
     assert np.isfinite(ev["true_reward"]) and ev["kl"] > 0
     print(f"proxy {ev['proxy_reward']:.3f} true {ev['true_reward']:.3f} kl {ev['kl']:.2f}")
+
+
+def test_text_reward_lookahead_is_the_reward_of_ending_there(rms) -> None:
+    paths, _ = rms
+    env = gym.make(
+        "PromptRewriteTokens-Shapes-v0", reward="beautifulprompt-v1", reward_models=paths
+    )
+    env.reset(seed=2)
+    u = env.unwrapped
+    assert isinstance(u.core.judge, Judge)
+    backend = u.backend
+    before = backend.stats.images_generated, backend.stats.requests
+    tokens = [t for t in range(5, 12) if t != u.stop_action][:2]
+    values, current = u.lookahead([[tokens[0]], [tokens[1]]])
+    assert np.isfinite(values).all() and np.isfinite(current)
+    assert (backend.stats.images_generated, backend.stats.requests) == before  # no image
+    env.step(tokens[1])
+    _, reward, term, _, _ = env.step(u.stop_action)
+    assert term and reward == pytest.approx(values[1])

@@ -50,9 +50,13 @@ def test_images_reward_equals_the_true_scores() -> None:
     aes = got.aesthetic.astype(np.float64)
     expect = np.mean(0.3 * aes[2:] + 0.7 * ps[2:] - 0.3 * aes[:2] - 0.7 * ps[:2])
     assert reward == pytest.approx(expect, abs=1e-5)
+    # a planner's lookahead is the reward of ending after the candidate (a greedy baseline works)
     env.reset(seed=4)
-    with pytest.raises(ValueError, match="lookahead is not available"):
-        env.unwrapped.lookahead([[0]])
+    values, current = env.unwrapped.lookahead([[0], [1], [core.stop_action]])
+    assert values[2] == current
+    for action in (1, core.stop_action):
+        _, reward, term, _, _ = env.step(action)
+    assert term and reward == pytest.approx(values[1], abs=1e-6)
 
 
 def test_shapes_preference_disagrees_with_aesthetic_and_relevance() -> None:
@@ -82,3 +86,18 @@ def test_judge_arguments_fail_early() -> None:
         make_judge(backend, "promptist-v1", 2, 16, {"aesthetic": "a", "pickscore": "b"})
     with pytest.raises(ValueError, match="must map exactly"):
         make_judge(backend, "beautifulprompt-v1", 2, 16, {"aesthetic": "a"})
+
+
+def test_greedy_plans_on_the_images_reward_and_beats_random() -> None:
+    from prompt_gym.agents import greedy, random_agent
+
+    from prompt_gym.envs.judge import Judge
+
+    kwargs = {"reward": "beautifulprompt-images-v1"}
+    env = gym.make("PromptRewrite-Shapes-v0", **kwargs)
+    assert isinstance(env.unwrapped.core.judge, Judge)
+    assert isinstance(make_judge(env.unwrapped.backend, "promptist-v1", 2, 16), Judge)
+    planned = [e.ret for e in greedy.evaluate("PromptRewrite-Shapes-v0", 4, 0, kwargs)]
+    drawn = [e.ret for e in random_agent.evaluate("PromptRewrite-Shapes-v0", 8, 0, kwargs)]
+    # greedy only adds a modifier that raises the reward, so it never ends below ending at once
+    assert min(planned) >= 0.0 and np.mean(planned) > np.mean(drawn) + 1.0, (planned, drawn)

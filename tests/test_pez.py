@@ -87,3 +87,26 @@ def test_pez_evaluate_reports_env_episodes():
     with pytest.raises(ValueError, match="greedy or reinforce"):
         kwargs = {"backend": _procedural_backend_without_a_proxy()}
         pez.evaluate("ImageInversion-Shapes-v0", 1, env_kwargs=kwargs)
+
+
+def test_pezs_other_uses_run_on_the_tiny_open_clip_scorer(backend):
+    """Distillation, concatenation and multi-image inversion on an open_clip scorer (the real
+    presets' path): PEZ optimises the backend's own text tower, and every figure is its cosine."""
+    from prompt_gym.agents import pez_uses
+
+    short = pez_uses.distill(backend, "two large red cubes on the left", tokens=3, steps=40)
+    assert short.tokens == 3 and short.source_tokens == 7 and short.prompt
+    assert len(backend.scorer.tokenizer.encode(short.prompt)) <= 4  # decoding may merge tokens
+    target = backend.scorer.embed_texts([short.source])
+    start = pez.search(backend.scorer, target, 3, steps=1, seed=0)  # distill's random start
+    assert short.text_similarity > start.initial_similarity + 0.3, (short, start)
+
+    images = backend.generate(["a red cube", "a blue circle", "a green star"], [1, 2, 3])
+    joint = pez.invert(backend, images, prompt_len=8, steps=40, seed=0)
+    per_image = backend.scorer.embed_texts([joint.prompt])[0] @ backend.embed_images(images).T
+    assert joint.similarity == pytest.approx(float(per_image.mean()), abs=1e-5)
+    assert joint.similarity > joint.initial_similarity + 0.3, joint
+
+    both = pez_uses.concatenate(backend, images[0], images[1], prompt_len=4, steps=40)
+    assert both.joined == f"{both.prompts[0]} {both.prompts[1]}"
+    assert both.similarity.shape == (3, 2) and np.all(np.abs(both.similarity) <= 1)

@@ -227,6 +227,14 @@ def test_bad_world_is_a_clear_error():
         ShapesScorer(world=1)
 
 
+def test_v3_takes_the_resolution_and_scorer_options_by_name():
+    small = make_backend("shapes-v3", resolution=32, n_views=2)
+    assert small.generate(["a red cube"], [0]).shape == (1, 32, 32, 3)
+    assert small.scorer.n_views == 2 and small.scorer.world == 3
+    with pytest.raises(ValueError, match="has no option 'colour_depth'"):
+        make_backend("shapes-v3", colour_depth=8)
+
+
 def test_seed_noise_is_larger_for_an_underspecified_prompt(v3):
     def spread(prompt: str) -> float:
         e = v3.score([prompt] * 16, list(range(16))).image_embeds

@@ -37,7 +37,7 @@ import numpy as np
 
 from prompt_gym.backends import RewardBackend, Target
 from prompt_gym.backends.factory import make_backend
-from prompt_gym.envs.rewrite_reward import RewriteJudge
+from prompt_gym.envs.beautifulprompt_reward import make_judge
 
 EVAL_SEED_BASE = 2**31
 """First evaluation image seed; envs draw their image seeds below it."""
@@ -148,7 +148,8 @@ class FreshScorer:
             }
             self._target_embeds: dict[str, np.ndarray] = {}
         else:
-            self.judge = RewriteJudge(self.backend, u.reward_name, num_images, None)
+            models = env_kwargs.get("reward_models")
+            self.judge = make_judge(self.backend, u.reward_name, num_images, None, models)
         env.close()
 
     def score(self, finals: Sequence[FinalPrompt]) -> np.ndarray:
@@ -169,11 +170,14 @@ class FreshScorer:
 
     def reward(self, source: str, rewrite: str, episode: int) -> float:
         """The env's reward config for ``rewrite`` of ``source`` on fresh seeds."""
-        prompts, seeds = self.judge.requests(
-            source, rewrite, eval_image_seeds(episode, self.num_images)
+        fresh = eval_image_seeds(episode, self.num_images)
+        prompts, seeds = self.judge.requests(source, rewrite, fresh)
+        result = (
+            self.backend.score(prompts, seeds, aesthetic=self.judge.needs_aesthetic)
+            if prompts
+            else None
         )
-        result = self.backend.score(prompts, seeds, aesthetic=self.judge.needs_aesthetic)
-        return float(self.judge.judge(source, result)["reward"])
+        return float(self.judge.judge(source, result, rewrite=rewrite, seeds=fresh)["reward"])
 
     def oracle(self, finals: Sequence[FinalPrompt]) -> np.ndarray:
         """ImageInversion's oracle: each target's own caption, scored on the same fresh seeds.

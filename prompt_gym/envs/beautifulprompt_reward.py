@@ -8,11 +8,9 @@
   scorers (the backend's aesthetic and its preset's preference scorer, PickScore or the shapes
   analog), for evaluation: ``mean_i [R_i(y) - R_i(x)]`` on shared seeds.
 
-Every judge has the interface of :class:`~prompt_gym.envs.rewrite_reward.RewriteJudge`:
-``draw_seeds``, ``requests``, ``judge(source, result, rewrite=..., seeds=...)``, ``render``.
-Both draw their seeds as it does (the same pool), so an episode of one reward config sees the
-same prompt and seeds as under another. ``lookahead`` is not available with them (its value
-function is not told each candidate's text): :func:`check_lookahead` says so.
+Both are :class:`~prompt_gym.envs.judge.Judge` s, as
+:class:`~prompt_gym.envs.rewrite_reward.RewriteJudge` is, and draw their seeds as it does (the
+same pool), so an episode of one reward config sees the same prompt and seeds as under another.
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from prompt_gym.backends import RewardBackend, ScoreResult
+from prompt_gym.envs.judge import Judge
 from prompt_gym.envs.render import side_by_side
 from prompt_gym.envs.rewrite_reward import RewriteJudge, seed_pool_of
 from prompt_gym.rewards import beautifulprompt_images_v1, beautifulprompt_v1
@@ -183,7 +182,7 @@ def make_judge(
     num_images: int,
     seed_pool: int | None,
     reward_models: Mapping[str, str] | None = None,
-) -> Any:
+) -> Judge:
     """The judge of reward config ``reward``: text RMs, the true BeautifulPrompt mix, or Promptist's.
 
     Raises:
@@ -204,13 +203,3 @@ def make_judge(
     if reward == IMAGES_REWARD:
         return PreferenceJudge(backend, num_images, seed_pool)
     return RewriteJudge(backend, reward, num_images, seed_pool)
-
-
-def check_lookahead(judge: Any) -> None:
-    """Raise ``ValueError`` for a judge that ``lookahead`` cannot value (the BeautifulPrompt ones:
-    their value needs each candidate's text, which a lookahead's value function is not given)."""
-    if isinstance(judge, TextRMJudge | PreferenceJudge):
-        raise ValueError(
-            f"lookahead is not available with reward={judge.reward_name!r}; use a Promptist "
-            "reward config (promptist-v1, relevance, aesthetic) for planners"
-        )

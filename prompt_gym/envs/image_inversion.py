@@ -283,7 +283,7 @@ class ImageInversionCore(EnvCore):
             requests,
             self.similarity,
             None,
-            lambda r: image_similarity(r.image_embeds, target, r.valid),
+            lambda _, r: image_similarity(r.image_embeds, target, r.valid),
             self.needs_aesthetic,
         )
 

@@ -40,14 +40,16 @@ class Lookahead:
         requests: The request that values each candidate sequence, in order.
         current: The current state's value when it is known without scoring, else ``None``.
         current_request: Otherwise the request that values the current state.
-        value: The scores of one request -> its value.
+        value: ``(i, scores of request i) -> its value``, ``i`` indexing ``requests`` and
+            then ``current_request``; the scores are ``None`` for an empty request (a reward
+            that needs no image, such as BeautifulPrompt's text reward models).
         aesthetic: Whether the requests are scored with their aesthetic scores.
     """
 
     requests: list[Request]
     current: float | None
     current_request: Request | None
-    value: Callable[[ScoreResult], float]
+    value: Callable[[int, ScoreResult | None], float]
     aesthetic: bool
 
 
@@ -91,7 +93,9 @@ def score_lookaheads(
     # 3. Value each candidate and each current state
     out = []
     for look, rows in zip(lookaheads, spans, strict=True):
-        values = np.array([look.value(result.rows(a, b)) for a, b in rows])
+        values = np.array(
+            [look.value(i, result.rows(a, b) if b > a else None) for i, (a, b) in enumerate(rows)]
+        )
         if look.current_request is not None:
             current, values = float(values[-1]), values[:-1]
         else:

@@ -14,7 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult
-from prompt_gym.envs.beautifulprompt_reward import check_lookahead, make_judge
+from prompt_gym.envs.beautifulprompt_reward import make_judge
 from prompt_gym.envs.core import (
     EnvCore,
     PromptEnv,
@@ -140,19 +140,18 @@ class PromptRewriteCore(EnvCore):
         return action == self.stop_action or len(self.chosen) + 1 >= self.max_modifiers
 
     def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
-        check_lookahead(self.judge)
         judge, source, seeds, prompt = self.judge, self.source, self.seeds, self.prompt
         rewrites = [
             SEPARATOR.join(
                 [prompt, *(self.modifiers[a] for a in until_stop(seq, self.stop_action))]
             )
             for seq in sequences
-        ]
+        ] + [prompt]
         return Lookahead(
-            [judge.requests(source, y, seeds) for y in rewrites],
+            [judge.requests(source, y, seeds) for y in rewrites[:-1]],
             None,
             judge.requests(source, prompt, seeds),
-            lambda r: judge.judge(source, r)["reward"],
+            lambda i, r: judge.judge(source, r, rewrite=rewrites[i], seeds=seeds)["reward"],
             self.needs_aesthetic,
         )
 

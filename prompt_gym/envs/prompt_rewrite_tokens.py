@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from prompt_gym.backends import RewardBackend, ScoreResult
-from prompt_gym.envs.beautifulprompt_reward import check_lookahead, make_judge
+from prompt_gym.envs.beautifulprompt_reward import make_judge
 from prompt_gym.envs.core import (
     EnvCore,
     PromptEnv,
@@ -178,16 +178,13 @@ class PromptRewriteTokensCore(EnvCore):
         return action == self.tokenizer.eos_token_id or len(self.continuation) + 1 >= self.max_new
 
     def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
-        check_lookahead(self.judge)
         judge, source, seeds, tok = self.judge, self.source, self.seeds, self.tokenizer
+        rewrites = [tok.decode([*self.continuation, *s]) for s in sequences] + [self.rewrite]
         return Lookahead(
-            [
-                judge.requests(source, tok.decode([*self.continuation, *s]), seeds)
-                for s in sequences
-            ],
+            [judge.requests(source, y, seeds) for y in rewrites[:-1]],
             None,
-            judge.requests(source, self.rewrite, seeds),
-            lambda r: judge.judge(source, r)["reward"],
+            judge.requests(source, rewrites[-1], seeds),
+            lambda i, r: judge.judge(source, r, rewrite=rewrites[i], seeds=seeds)["reward"],
             self.needs_aesthetic,
         )
 

@@ -91,13 +91,19 @@ class RewriteJudge:
     def judge(
         self,
         source: str,
-        result: ScoreResult,
+        result: ScoreResult | None,
         *,
         rewrite: str | None = None,
         seeds: list[int] | None = None,
     ) -> dict[str, Any]:
         """Reward and its parts from the scores of :meth:`requests` (``rewrite`` and ``seeds``
-        are for the judges that need them, :mod:`prompt_gym.envs.beautifulprompt_reward`)."""
+        are for the judges that need them, :mod:`prompt_gym.envs.beautifulprompt_reward`).
+
+        Raises:
+            ValueError: Without a result (its requests are never empty).
+        """
+        if result is None:
+            raise ValueError(f"reward {self.reward_name!r} needs the scores of its requests")
         k = len(result.valid) // 2
         scores = RewriteScores(
             text_x=self.backend.embed_texts([source])[0],

@@ -311,6 +311,12 @@ class ShapesScorer(ScorerBase):
         return self._pack(content, 0), _aesthetic.score_stats(stats)
 
 
-def world3(**kwargs: Any) -> ShapesScorer:
-    """The shapes world v3 scorer (the ``shapes-v3`` preset)."""
-    return ShapesScorer(world=3, **kwargs)
+def world3(
+    n_views: int = 4, content: float = 0.30, shared: float = 0.07, cache_size: int = 4096
+) -> ShapesScorer:
+    """The shapes world v3 scorer (the ``shapes-v3`` preset).
+
+    Its keywords are named, so :func:`~prompt_gym.backends.factory.make_backend` routes a
+    generator option (``resolution=``) past it.
+    """
+    return ShapesScorer(n_views, content, shared, cache_size, world=3)
