@@ -24,7 +24,7 @@ from prompt_gym.envs.core import (
 )
 from prompt_gym.envs.lookahead import Lookahead, until_stop
 from prompt_gym.envs.prompt_sets import count_tokens, load_modifiers, load_prompts
-from prompt_gym.envs.rewrite_reward import RewriteData, RewriteJudge
+from prompt_gym.envs.rewrite_reward import RewriteData, RewriteJudge, judged_lookahead
 from prompt_gym.envs.vector import PromptVectorEnv
 
 MAX_CLIP_TOKENS = 77
@@ -140,20 +140,14 @@ class PromptRewriteCore(EnvCore):
         return action == self.stop_action or len(self.chosen) + 1 >= self.max_modifiers
 
     def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
-        judge, source, seeds, prompt = self.judge, self.source, self.seeds, self.prompt
+        prompt = self.prompt
         rewrites = [
             SEPARATOR.join(
                 [prompt, *(self.modifiers[a] for a in until_stop(seq, self.stop_action))]
             )
             for seq in sequences
-        ] + [prompt]
-        return Lookahead(
-            [judge.requests(source, y, seeds) for y in rewrites[:-1]],
-            None,
-            judge.requests(source, prompt, seeds),
-            lambda i, r: judge.judge(source, r, rewrite=rewrites[i], seeds=seeds)["reward"],
-            self.needs_aesthetic,
-        )
+        ]
+        return judged_lookahead(self.judge, self.source, self.seeds, rewrites, prompt)
 
     def _requests(self, action: int) -> tuple[list[str], list[int]]:
         if not self._ends(action):

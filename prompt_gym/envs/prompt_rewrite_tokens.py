@@ -27,7 +27,7 @@ from prompt_gym.envs.core import (
 from prompt_gym.envs.lookahead import Lookahead
 from prompt_gym.envs.prompt_rewrite import MAX_CLIP_TOKENS
 from prompt_gym.envs.prompt_sets import count_tokens, load_prompts
-from prompt_gym.envs.rewrite_reward import RewriteData, RewriteJudge
+from prompt_gym.envs.rewrite_reward import RewriteData, RewriteJudge, judged_lookahead
 from prompt_gym.envs.tokenizers import Tokenizer, load_tokenizer
 from prompt_gym.envs.vector import PromptVectorEnv
 
@@ -178,15 +178,9 @@ class PromptRewriteTokensCore(EnvCore):
         return action == self.tokenizer.eos_token_id or len(self.continuation) + 1 >= self.max_new
 
     def _lookahead(self, sequences: Sequence[Sequence[int]]) -> Lookahead:
-        judge, source, seeds, tok = self.judge, self.source, self.seeds, self.tokenizer
-        rewrites = [tok.decode([*self.continuation, *s]) for s in sequences] + [self.rewrite]
-        return Lookahead(
-            [judge.requests(source, y, seeds) for y in rewrites[:-1]],
-            None,
-            judge.requests(source, rewrites[-1], seeds),
-            lambda i, r: judge.judge(source, r, rewrite=rewrites[i], seeds=seeds)["reward"],
-            self.needs_aesthetic,
-        )
+        decode, continuation = self.tokenizer.decode, self.continuation
+        rewrites = [decode([*continuation, *s]) for s in sequences]
+        return judged_lookahead(self.judge, self.source, self.seeds, rewrites, self.rewrite)
 
     def _requests(self, action: int) -> tuple[list[str], list[int]]:
         if not self._ends(action):

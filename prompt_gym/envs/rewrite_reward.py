@@ -1,13 +1,17 @@
 """The terminal reward both rewrite envs share (render x and y on the same seeds, then score),
-and the read-only set-up they both make public (:class:`RewriteData`)."""
+their lookahead (:func:`judged_lookahead`), and the read-only set-up they both make public
+(:class:`RewriteData`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from prompt_gym.backends import RewardBackend, ScoreResult
+from prompt_gym.envs.judge import Judge
+from prompt_gym.envs.lookahead import Lookahead
 from prompt_gym.envs.render import side_by_side
 from prompt_gym.rewards import RewriteScores, rewrite_reward
 
@@ -38,6 +42,21 @@ def seed_pool_of(num_images: int, seed_pool: int | None) -> np.ndarray | None:
     if seed_pool is not None and (isinstance(seed_pool, bool) or seed_pool < 1):
         raise ValueError(f"seed_pool must be None or >= 1, got {seed_pool!r}")
     return None if seed_pool is None else seed_tuples(seed_pool, num_images)
+
+
+def judged_lookahead(
+    judge: Judge, source: str, seeds: list[int], rewrites: Sequence[str], current: str
+) -> Lookahead:
+    """A rewrite env's lookahead: each of ``rewrites`` (and ``current``, the rewrite so far)
+    valued as the terminal reward ``judge`` gives it on the episode's ``seeds``."""
+    texts = [*rewrites, current]
+    return Lookahead(
+        [judge.requests(source, y, seeds) for y in rewrites],
+        None,
+        judge.requests(source, current, seeds),
+        lambda i, r: judge.judge(source, r, rewrite=texts[i], seeds=seeds)["reward"],
+        judge.needs_aesthetic,
+    )
 
 
 class RewriteJudge:
